@@ -1,0 +1,217 @@
+"""The one loop: drive an environment with a controller, feed replay, learn, and report each step.
+
+The command line and the window both iterate :func:`run`. Acting is separate from learning
+(Dopamine's agent/runner split): the runner owns the environment, the agent only sees transitions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import gymnasium as gym
+import numpy as np
+
+from agents.types import EpisodeStats, Evaluation, Transition, UpdateStats
+
+
+class Mode(str, Enum):
+    """Who chooses the actions, and whether the agent learns from them."""
+
+    TRAIN = "train"
+    """The agent acts epsilon-greedily and learns."""
+    PLAY = "play"
+    """The agent acts greedily (or with a small play epsilon) and does not learn."""
+    HUMAN = "human"
+    """A person chooses the actions; the agent learns from them only if record_human is set."""
+
+
+class Agent(Protocol):
+    """The acting and learning interface shared by DQNAgent and TabularQAgent."""
+
+    action_names: tuple[str, ...] | list[str]
+    step_count: int
+    episodes: list[EpisodeStats]
+
+    @property
+    def epsilon(self) -> float: ...
+
+    def act(self, obs: np.ndarray, *, explore: bool = True, epsilon: float | None = None) -> int: ...
+
+    def evaluate(self, obs: np.ndarray) -> Evaluation: ...
+
+    def observe(self, transition: Transition) -> UpdateStats | None: ...
+
+
+@dataclass
+class RunSettings:
+    """Knobs the caller may change between two steps (the window's worker does, from its own thread)."""
+
+    mode: Mode = Mode.TRAIN
+    human_action: Callable[[], int] | None = None
+    """Returns the action a person is asking for now (used in Mode.HUMAN)."""
+    play_epsilon: float = 0.0
+    """Exploration while the agent plays (0 = greedy)."""
+    record_human: bool = False
+    """Store human play in the replay buffer (and learn from it)."""
+    evaluate: bool = True
+    """Compute Q-values and attention for every snapshot; turn off for turbo training."""
+
+
+@dataclass(frozen=True)
+class StepSnapshot:
+    """What happened in one step, as copies, for a terminal line or a window's panels."""
+
+    frame: np.ndarray
+    """(H, W, 3) uint8 full-colour picture of the state after the step."""
+    observation: np.ndarray
+    """The network input after the step (e.g. (4, 84, 84) uint8)."""
+    evaluation: Evaluation | None
+    """The agent's view of `observation` (Q-values, V, attention); None when not evaluated."""
+    action: int
+    action_name: str
+    reward: float
+    """The environment's own reward (unclipped)."""
+    terminated: bool
+    truncated: bool
+    episode: int
+    """Index of the episode this step belongs to."""
+    episode_step: int
+    """Steps taken in this episode so far, this one included."""
+    episode_return: float
+    """Sum of rewards in this episode so far, this one included."""
+    total_steps: int
+    """The agent's lifetime count of environment steps it trained on."""
+    epsilon: float
+    mode: Mode
+    update: UpdateStats | None
+    """Statistics of the gradient update this step triggered, if any."""
+    finished: EpisodeStats | None
+    """Set on the last step of an episode."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def run(
+    env: gym.Env,
+    agent: Agent,
+    settings: RunSettings | None = None,
+    *,
+    max_steps: int | None = None,
+    seed: int | None = None,
+) -> Iterator[StepSnapshot]:
+    """Step `env` forever (or `max_steps` times), yielding a snapshot after every step.
+
+    Episodes reset themselves; the mode and controller may change between steps without
+    restarting the episode.
+    """
+    settings = settings or RunSettings()
+    episode = _Episode(index=len(agent.episodes))
+    obs, info = env.reset(seed=seed)
+    steps = 0
+    while max_steps is None or steps < max_steps:
+        action = _choose_action(agent, obs, settings)
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        update = _learn(agent, settings, obs, action, float(reward), next_obs, bool(terminated),
+                        bool(truncated), info)
+        finished = episode.record(float(reward), bool(terminated), bool(truncated), info)
+        if finished is not None:
+            agent.episodes.append(finished)
+        yield _snapshot(env, agent, settings, episode, next_obs, action, float(reward),
+                        bool(terminated), bool(truncated), update, finished, info)
+        steps += 1
+        if finished is not None:
+            episode = _Episode(index=len(agent.episodes))
+            obs, info = env.reset()
+        else:
+            obs = next_obs
+
+
+@dataclass
+class _Episode:
+    """Running totals of the episode in progress."""
+
+    index: int
+    length: int = 0
+    total_return: float = 0.0
+
+    def record(self, reward: float, terminated: bool, truncated: bool, info: dict) -> EpisodeStats | None:
+        self.length += 1
+        self.total_return += reward
+        if not (terminated or truncated):
+            return None
+        return EpisodeStats(self.index, self.total_return, self.length, info.get("success"))
+
+
+def _choose_action(agent: Agent, obs: np.ndarray, settings: RunSettings) -> int:
+    if settings.mode is Mode.HUMAN:
+        if settings.human_action is None:
+            raise RuntimeError("human mode needs a human_action callable")
+        return int(settings.human_action())
+    if settings.mode is Mode.PLAY:
+        return agent.act(obs, explore=settings.play_epsilon > 0, epsilon=settings.play_epsilon)
+    return agent.act(obs, explore=True)
+
+
+def _learn(
+    agent: Agent,
+    settings: RunSettings,
+    obs: np.ndarray,
+    action: int,
+    reward: float,
+    next_obs: np.ndarray,
+    terminated: bool,
+    truncated: bool,
+    info: dict,
+) -> UpdateStats | None:
+    """Feed the agent the transition when the mode learns; Atari's clipped reward and life loss apply here only."""
+    learns = settings.mode is Mode.TRAIN or (settings.mode is Mode.HUMAN and settings.record_human)
+    if not learns:
+        return None
+    transition = Transition(
+        obs=obs,
+        action=action,
+        reward=float(info.get("learning_reward", reward)),
+        next_obs=next_obs,
+        terminated=bool(info.get("learning_terminated", terminated)),
+        truncated=truncated,
+    )
+    return agent.observe(transition)
+
+
+def _snapshot(
+    env: gym.Env,
+    agent: Agent,
+    settings: RunSettings,
+    episode: _Episode,
+    next_obs: np.ndarray,
+    action: int,
+    reward: float,
+    terminated: bool,
+    truncated: bool,
+    update: UpdateStats | None,
+    finished: EpisodeStats | None,
+    info: dict,
+) -> StepSnapshot:
+    evaluation = agent.evaluate(next_obs) if settings.evaluate else None
+    frame = env.render() if env.render_mode == "rgb_array" else None
+    return StepSnapshot(
+        frame=np.asarray(frame) if frame is not None else np.zeros((1, 1, 3), np.uint8),
+        observation=np.array(next_obs, copy=True),
+        evaluation=evaluation,
+        action=action,
+        action_name=str(agent.action_names[action]),
+        reward=reward,
+        terminated=terminated,
+        truncated=truncated,
+        episode=episode.index,
+        episode_step=episode.length,
+        episode_return=episode.total_return,
+        total_steps=agent.step_count,
+        epsilon=agent.epsilon,
+        mode=settings.mode,
+        update=update,
+        finished=finished,
+        info=dict(info),
+    )

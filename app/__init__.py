@@ -1,0 +1,1 @@
+"""DQN Arcade's desktop window and command line."""

@@ -1,0 +1,116 @@
+"""The `dqn-arcade` command: the window by default, or headless train / eval / envs.
+
+Nothing here imports PySide6 until the window is asked for, so a headless GPU box needs no Qt libraries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from agents.errors import ArcadeError, ConfigError, UnknownEnvError
+
+PROG = "dqn-arcade"
+DEFAULT_ENV = "gridworld/four-rooms"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in one line (and exit code 2), not usage plus error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Watch, play and train deep Q-learning agents.")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    _add_gui(commands)
+    _add_train(commands)
+    _add_eval(commands)
+    commands.add_parser("envs", help="list every environment id")
+    return parser
+
+
+def _add_gui(commands: argparse._SubParsersAction) -> None:
+    gui = commands.add_parser("gui", help="open the window (the default with no command)")
+    gui.add_argument("--env", default=None, help=f"environment id (default: last used, else {DEFAULT_ENV})")
+    gui.add_argument("--load", default=None, metavar="FILE", help="open a save")
+
+
+def _add_train(commands: argparse._SubParsersAction) -> None:
+    train = commands.add_parser("train", help="train an agent headless, faster than in the window")
+    train.add_argument("--env", default=None, help="environment id: gridworld/NAME, a map .txt, ALE/Game-v5")
+    train.add_argument("--agent", choices=("dqn", "qlearning"), default="dqn")
+    train.add_argument("--net", choices=("mlp", "cnn", "attention"), default=None,
+                       help="Q-network (default: the environment family's default)")
+    train.add_argument("--double", action=argparse.BooleanOptionalAction, default=None, help="Double DQN")
+    train.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling head")
+    train.add_argument("--steps", type=_positive_int, default=None,
+                       help="total environment steps to train to (default: the config's total_timesteps)")
+    train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--device", default="auto", help="auto, cpu or cuda (auto takes a GPU when present)")
+    train.add_argument("--num-envs", type=_positive_int, default=1, help="environments stepped side by side")
+    train.add_argument("--save", default=None, metavar="FILE", help="save file (default: saves/ENV_NET.dqn)")
+    train.add_argument("--save-every", type=_positive_int, default=None, metavar="STEPS",
+                       help="save periodically every STEPS steps (default: a tenth of the run)")
+    train.add_argument("--save-replay", action="store_true", help="include the replay buffer (exact resume)")
+    train.add_argument("--resume", default=None, metavar="FILE", help="continue training a save")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                       help="override a config field (repeatable), e.g. --set learning_rate=3e-4")
+    train.add_argument("--tensorboard", default=None, metavar="DIR", help="write TensorBoard scalars to DIR")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_eval(commands: argparse._SubParsersAction) -> None:
+    evaluate = commands.add_parser("eval", help="run a saved agent's greedy policy")
+    evaluate.add_argument("file", metavar="FILE", help="a save made by train or the window")
+    evaluate.add_argument("--episodes", type=_positive_int, default=10)
+    evaluate.add_argument("--seed", type=int, default=None)
+    evaluate.add_argument("--epsilon", type=float, default=0.0, help="exploration while evaluating (0 = greedy)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(float(text)) if any(c in text for c in ".eE") else int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be positive")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `dqn-arcade` script; returns the process exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return _dispatch(args)
+    except (UnknownEnvError, ConfigError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 2
+    except ArcadeError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command in (None, "gui"):
+        from app.window import launch  # Qt only when the window is wanted
+
+        return launch(getattr(args, "env", None), getattr(args, "load", None))
+    from app import headless
+
+    if args.command == "train":
+        return headless.train(args)
+    if args.command == "eval":
+        return headless.evaluate(args)
+    return headless.list_envs()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

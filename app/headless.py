@@ -1,0 +1,234 @@
+"""`dqn-arcade train`, `eval` and `envs`: the same agents as the window, without one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from agents.checkpoint import load_agent, save_agent
+from agents.envs.registry import describe_env, list_env_ids, make_env
+from agents.errors import ConfigError
+from agents.factory import AgentSpec, create_agent, resolve_device
+from agents.runner import Mode, RunSettings, run
+from agents.types import EpisodeStats, UpdateStats
+from agents.vector_runner import SyncEnvs, run_vector
+
+DEFAULT_ENV = "gridworld/four-rooms"
+SAVES_DIR = Path("saves")
+
+
+def train(args: argparse.Namespace) -> int:
+    """Train until `--steps` total steps, saving periodically, at the end, and on Ctrl-C."""
+    device = resolve_device(args.device)
+    agent, env_id, map_text = _agent_to_train(args, device)
+    target = args.steps or agent.config.total_timesteps
+    save_path = Path(args.save) if args.save else _default_save_path(env_id, agent)
+    save_every = args.save_every or max(target // 10, 1000)
+    progress = _Progress(agent, target, quiet=args.quiet, tensorboard_dir=args.tensorboard)
+    next_save = agent.step_count + save_every
+    try:
+        for steps, finished, update in _training_steps(agent, env_id, args, target):
+            progress.record(steps, finished, update)
+            if steps >= next_save:
+                save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+                next_save = steps + save_every
+    except KeyboardInterrupt:
+        progress.close()
+        save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+        print(f"interrupted at step {agent.step_count:,}; saved {save_path}", file=sys.stderr)
+        return 130
+    progress.close()
+    save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+    print(f"trained {agent.step_count:,} steps in {progress.elapsed():.0f} s; saved {save_path}")
+    return 0
+
+
+def _agent_to_train(args: argparse.Namespace, device: str):
+    """A fresh agent, or the one in `--resume` (whose config and environment are kept)."""
+    if args.resume:
+        loaded = load_agent(args.resume, device=device)
+        if args.env and args.env != loaded.env_id:
+            raise ConfigError(f"--env {args.env} differs from the save's environment {loaded.env_id}")
+        if args.overrides or args.net or args.double is not None or args.dueling is not None:
+            raise ConfigError("--resume keeps the save's config; --set, --net, --double and --dueling do not apply")
+        return loaded.agent, loaded.env_id, loaded.map_text
+    env_id = args.env or DEFAULT_ENV
+    env = make_env(env_id, render_mode=None)
+    description = describe_env(env_id, env)
+    env.close()
+    steps = [f"total_timesteps={args.steps}"] if args.steps else []
+    spec = AgentSpec(args.agent, args.net, args.double, args.dueling, tuple([*steps, *args.overrides]))
+    agent = create_agent(description, spec, device=device, seed=args.seed, num_envs=args.num_envs)
+    return agent, env_id, _map_text(env_id)
+
+
+def _map_text(env_id: str) -> str | None:
+    """A map file's text travels inside the save, so the save opens even where the file does not exist."""
+    if env_id.endswith(".txt") and Path(env_id).is_file():
+        return Path(env_id).read_text(encoding="utf-8")
+    return None
+
+
+def _training_steps(agent, env_id: str, args: argparse.Namespace, target: int
+                    ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
+    """(steps so far, episodes just finished, update stats) per loop iteration, single or vectorised."""
+    if args.num_envs == 1 or agent.kind == "qlearning":
+        env = make_env(env_id, render_mode=None, seed=args.seed)
+        settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
+        for snap in run(env, agent, settings, max_steps=max(target - agent.step_count, 0), seed=args.seed):
+            yield snap.total_steps, (snap.finished,) if snap.finished else (), snap.update
+        env.close()
+        return
+    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None) for _ in range(args.num_envs)])
+    for step in run_vector(envs, agent, max_steps=target, seed=args.seed):
+        yield step.total_steps, step.finished, step.update
+    envs.close()
+
+
+def _default_save_path(env_id: str, agent) -> Path:
+    name = re.sub(r"[^A-Za-z0-9]+", "-", Path(env_id).stem if env_id.endswith(".txt") else env_id).strip("-")
+    network = getattr(agent.config, "network", None) or agent.kind
+    return SAVES_DIR / f"{name.lower()}_{network}.dqn"
+
+
+class _Progress:
+    """A progress bar (steps/s, episodes, mean return, epsilon) and optional TensorBoard scalars."""
+
+    def __init__(self, agent, target: int, *, quiet: bool, tensorboard_dir: str | None) -> None:
+        self.agent = agent
+        self.returns: deque[float] = deque(maxlen=100)
+        self.start = time.perf_counter()
+        self.rate_mark = (self.start, agent.step_count)
+        self.bar = tqdm(total=target, initial=agent.step_count, unit="step", disable=quiet, dynamic_ncols=True,
+                        smoothing=0.05, mininterval=0.5)
+        self.writer = _tensorboard_writer(tensorboard_dir)
+        self.last_step = agent.step_count
+        self.updates = 0
+
+    def record(self, steps: int, finished: tuple[EpisodeStats, ...], update: UpdateStats | None) -> None:
+        self.bar.update(steps - self.last_step)
+        self.last_step = steps
+        for episode in finished:
+            self.returns.append(episode.episode_return)
+            self._scalar("charts/episodic_return", episode.episode_return, steps)
+            self._scalar("charts/episodic_length", episode.length, steps)
+        if update is not None:
+            self.updates += 1
+            if self.updates % 100 == 0:
+                self._scalar("losses/td_loss", update.loss, steps)
+                self._scalar("losses/q_values", update.mean_q, steps)
+        if finished or steps % 1000 == 0:
+            self._refresh(steps)
+
+    def _refresh(self, steps: int) -> None:
+        mean_return = float(np.mean(self.returns)) if self.returns else math.nan
+        self.bar.set_postfix(episodes=len(self.agent.episodes), mean_return=f"{mean_return:.2f}",
+                             epsilon=f"{self.agent.epsilon:.3f}", refresh=False)
+        now = time.perf_counter()
+        if now - self.rate_mark[0] >= 5.0:
+            self._scalar("charts/SPS", (steps - self.rate_mark[1]) / (now - self.rate_mark[0]), steps)
+            self._scalar("charts/epsilon", self.agent.epsilon, steps)
+            self.rate_mark = (now, steps)
+
+    def _scalar(self, tag: str, value: float, step: int) -> None:
+        if self.writer is not None:
+            self.writer.add_scalar(tag, value, step)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.writer is not None:
+            self.writer.close()
+
+
+def _tensorboard_writer(directory: str | None):
+    if directory is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'dqn-arcade[tensorboard]'"
+                          ) from None
+    return SummaryWriter(directory)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Run the saved agent's greedy policy for `--episodes` episodes and report returns and success."""
+    loaded = load_agent(args.file, device=resolve_device(args.device))
+    env = make_env(loaded.env_id, render_mode=None, seed=args.seed)
+    shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
+    settings = RunSettings(mode=Mode.PLAY, play_epsilon=args.epsilon, evaluate=False)
+    episodes: list[EpisodeStats] = []
+    with _restoring_history(loaded.agent):
+        for snap in run(env, loaded.agent, settings, seed=args.seed):
+            if snap.finished is not None:
+                episodes.append(snap.finished)
+                if len(episodes) == args.episodes:
+                    break
+    env.close()
+    report = _evaluation_report(loaded.env_id, episodes, loaded.agent.step_count, shortest)
+    print(json.dumps(report) if args.json else _format_report(report))
+    return 0
+
+
+@contextmanager
+def _restoring_history(agent) -> Iterator[None]:
+    """Evaluation episodes are not training history: the loop's appends are undone afterwards."""
+    kept = list(agent.episodes)
+    try:
+        yield
+    finally:
+        agent.episodes[:] = kept
+
+
+def _evaluation_report(env_id: str, episodes: list[EpisodeStats], trained_steps: int,
+                       shortest: int | None) -> dict:
+    returns = np.array([e.episode_return for e in episodes])
+    successes = [e.success for e in episodes]
+    has_goal = any(s is not None for s in successes)
+    report = {
+        "env": env_id,
+        "episodes": len(episodes),
+        "mean_return": float(returns.mean()),
+        "std_return": float(returns.std()),
+        "mean_length": float(np.mean([e.length for e in episodes])),
+        "success_rate": float(np.mean([bool(s) for s in successes])) if has_goal else None,
+        "trained_steps": trained_steps,
+    }
+    if shortest is not None:
+        report["shortest_path_length"] = shortest
+        report["shortest_path_rate"] = float(np.mean([bool(e.success) and e.length == shortest for e in episodes]))
+    return report
+
+
+def _format_report(report: dict) -> str:
+    lines = [f"{report['env']}: {report['episodes']} episodes after {report['trained_steps']:,} training steps",
+             f"  return {report['mean_return']:.3f} ± {report['std_return']:.3f}, "
+             f"length {report['mean_length']:.1f}"]
+    if report["success_rate"] is not None:
+        lines.append(f"  reached a goal in {report['success_rate']:.0%} of episodes")
+    if "shortest_path_length" in report:
+        lines.append(f"  on a shortest path ({report['shortest_path_length']} steps) in "
+                     f"{report['shortest_path_rate']:.0%}")
+    return "\n".join(lines)
+
+
+def list_envs() -> int:
+    """Print every environment id, one per line (gridworlds first)."""
+    for env_id in list_env_ids():
+        print(env_id)
+    return 0
+

@@ -1,0 +1,1 @@
+"""Dock panels that look inside the agent."""
