@@ -176,6 +176,7 @@ def _learn(
         next_obs=next_obs,
         terminated=bool(info.get("learning_terminated", terminated)),
         truncated=truncated,
+        episode_end=terminated or truncated,
     )
     return agent.observe(transition)
 

@@ -26,6 +26,9 @@ class Transition(NamedTuple):
     """The episode ended in a terminal state: no bootstrapping from next_obs."""
     truncated: bool | np.ndarray
     """The episode was cut by a time limit: next_obs is still bootstrapped from."""
+    episode_end: bool | np.ndarray | None = None
+    """The observation stream restarts after this step (default: terminated or truncated). Differs from
+    terminated where a learning-only terminal (Atari's lost life) does not reset the frame stack."""
 
 
 class Batch(NamedTuple):

@@ -89,4 +89,5 @@ def _learning_transition(obs: np.ndarray, actions: np.ndarray, rewards: np.ndarr
                              dtype=np.float32)
     learn_terminated = np.array([info.get("learning_terminated", t) for info, t in zip(infos, terminated,
                                                                                        strict=True)], dtype=bool)
-    return Transition(obs, actions.astype(np.int64), learn_rewards, next_obs, learn_terminated, truncated)
+    return Transition(obs, actions.astype(np.int64), learn_rewards, next_obs, learn_terminated, truncated,
+                      terminated | truncated)

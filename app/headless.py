@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import load_agent, save_agent
-from agents.envs.registry import describe_env, list_env_ids, make_env
+from agents.envs.registry import describe_env, env_kind, list_env_ids, make_env
 from agents.errors import ConfigError
 from agents.factory import AgentSpec, create_agent, resolve_device
 from agents.runner import Mode, RunSettings, run
@@ -38,7 +38,7 @@ def train(args: argparse.Namespace) -> int:
     progress = _Progress(agent, target, quiet=args.quiet, tensorboard_dir=args.tensorboard)
     next_save = agent.step_count + save_every
     try:
-        for steps, finished, update in _training_steps(agent, env_id, args, target):
+        for steps, finished, update in _training_steps(agent, env_id, map_text, args, target):
             progress.record(steps, finished, update)
             if steps >= next_save:
                 save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
@@ -80,17 +80,17 @@ def _map_text(env_id: str) -> str | None:
     return None
 
 
-def _training_steps(agent, env_id: str, args: argparse.Namespace, target: int
+def _training_steps(agent, env_id: str, map_text: str | None, args: argparse.Namespace, target: int
                     ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
     """(steps so far, episodes just finished, update stats) per loop iteration, single or vectorised."""
     if args.num_envs == 1 or agent.kind == "qlearning":
-        env = make_env(env_id, render_mode=None, seed=args.seed)
+        env = make_env(env_id, render_mode=None, seed=args.seed, map_text=map_text)
         settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
         for snap in run(env, agent, settings, max_steps=max(target - agent.step_count, 0), seed=args.seed):
             yield snap.total_steps, (snap.finished,) if snap.finished else (), snap.update
         env.close()
         return
-    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None) for _ in range(args.num_envs)])
+    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None, map_text=map_text) for _ in range(args.num_envs)])
     for step in run_vector(envs, agent, max_steps=target, seed=args.seed):
         yield step.total_steps, step.finished, step.update
     envs.close()
@@ -168,7 +168,7 @@ def _tensorboard_writer(directory: str | None):
 def evaluate(args: argparse.Namespace) -> int:
     """Run the saved agent's greedy policy for `--episodes` episodes and report returns and success."""
     loaded = load_agent(args.file, device=resolve_device(args.device))
-    env = make_env(loaded.env_id, render_mode=None, seed=args.seed)
+    env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text)
     shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
     settings = RunSettings(mode=Mode.PLAY, play_epsilon=args.epsilon, evaluate=False)
     episodes: list[EpisodeStats] = []
@@ -179,7 +179,8 @@ def evaluate(args: argparse.Namespace) -> int:
                 if len(episodes) == args.episodes:
                     break
     env.close()
-    report = _evaluation_report(loaded.env_id, episodes, loaded.agent.step_count, shortest)
+    has_goal = env_kind(loaded.env_id) == "gridworld"
+    report = _evaluation_report(loaded.env_id, episodes, loaded.agent.step_count, has_goal, shortest)
     print(json.dumps(report) if args.json else _format_report(report))
     return 0
 
@@ -194,11 +195,10 @@ def _restoring_history(agent) -> Iterator[None]:
         agent.episodes[:] = kept
 
 
-def _evaluation_report(env_id: str, episodes: list[EpisodeStats], trained_steps: int,
+def _evaluation_report(env_id: str, episodes: list[EpisodeStats], trained_steps: int, has_goal: bool,
                        shortest: int | None) -> dict:
     returns = np.array([e.episode_return for e in episodes])
     successes = [e.success for e in episodes]
-    has_goal = any(s is not None for s in successes)
     report = {
         "env": env_id,
         "episodes": len(episodes),

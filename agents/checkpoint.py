@@ -1,0 +1,555 @@
+"""Single-file saves (``.dqn``): everything needed to play an agent and to resume its training exactly.
+
+A save is a zip archive, so it can be opened and inspected with any zip tool:
+
+- ``meta.json``: the format marker ``"dqn-arcade-save"``, ``format_version``, when it was saved, the
+  environment id (and a map file's text), the agent kind, its config, the observation shape,
+  frame_stack, obs_scale, action names, step and update counts, epsilon, the episode history and the
+  state of every random generator, plus the names of the other members.
+- ``weights.pt`` (DQN): ``torch.save`` of ``{"online", "target", "optimizer"}`` state dicts, read back with
+  ``torch.load(weights_only=True)``, which refuses to build arbitrary objects.
+- ``q_table.npy`` (tabular Q-learning): read back with ``np.load(allow_pickle=False)``.
+- ``replay.npz`` (optional): ``np.savez_compressed`` of the replay buffer's ``state_dict()``, also loaded
+  without pickle. Only an exact resume needs it; playing does not.
+
+Loading never runs code from the file, and every way a file can be wrong (missing, empty, truncated,
+foreign, from a newer version, inconsistent with its own config) ends in a one-line
+:class:`~agents.errors.CheckpointError` naming the file. Writes go to a temporary file in the same
+directory that replaces the old save only once it is complete and on disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import pickle
+import shutil
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from agents.config import DQNConfig, TabularConfig
+from agents.dqn import DQNAgent
+from agents.errors import ArcadeError, CheckpointError
+from agents.qlearning import TabularQAgent
+from agents.types import EpisodeStats
+
+FORMAT_MARKER = "dqn-arcade-save"
+FORMAT_VERSION = 1
+SAVE_SUFFIX = ".dqn"
+
+META_MEMBER = "meta.json"
+WEIGHTS_MEMBER = "weights.pt"
+Q_TABLE_MEMBER = "q_table.npy"
+REPLAY_MEMBER = "replay.npz"
+
+CONFIG_CLASSES: dict[str, type[DQNConfig] | type[TabularConfig]] = {
+    "dqn": DQNConfig, "qlearning": TabularConfig,
+}
+"""Agent kind -> the config dataclass stored with it."""
+
+_MAX_META_BYTES = 256 * 1024 * 1024
+"""meta.json larger than this is not one of ours (guards against a zip bomb posing as metadata)."""
+_REPLAY_SPOOL_BYTES = 64 * 1024 * 1024
+"""A replay member up to this size is read in memory, a larger one through a temporary file."""
+_ZIP_MAGIC = b"PK\x03\x04"
+
+Agent = DQNAgent | TabularQAgent
+
+
+@dataclass(frozen=True)
+class SaveInfo:
+    """What the recent-saves menu shows about a save, read from meta.json alone."""
+
+    path: Path
+    env_id: str
+    agent_kind: str
+    """"dqn" or "qlearning"."""
+    network: str | None
+    """mlp, cnn or attention; None for the tabular agent."""
+    steps: int
+    episodes: int
+    best_return: float | None
+    """Highest episode return so far; None before the first finished episode."""
+    saved_at: str
+    """ISO 8601 time of the save, with its UTC offset."""
+    format_version: int
+    map_text: str | None = None
+    """The map file's text when env_id is a path to a .txt map (the save opens even if the file moved)."""
+    has_replay: bool = False
+    """The save holds the replay buffer, so training resumes exactly where it stopped."""
+
+
+@dataclass(frozen=True)
+class LoadedSave:
+    """An agent rebuilt from a save, with the environment it was trained on."""
+
+    agent: Agent
+    env_id: str
+    info: SaveInfo
+    map_text: str | None = None
+
+
+# ------------------------------------------------------------------------------------------------ saving
+
+
+def save_agent(
+    path: str | os.PathLike[str],
+    agent: Agent,
+    *,
+    env_id: str,
+    include_replay: bool = False,
+    map_text: str | None = None,
+) -> Path:
+    """Write `agent` to `path` atomically and return the path.
+
+    The previous file at `path` survives any failure untouched; an OSError (disk full, no permission)
+    becomes a one-line CheckpointError. For a map file id (``*.txt``) the map text is read from the file
+    when not given, so the save still opens after the file moves.
+    """
+    path = Path(path)
+    if map_text is None:
+        map_text = _read_map_file(env_id)
+    replay = include_replay and agent.kind == "dqn"
+    meta = _meta(agent, env_id, map_text, include_replay=replay)
+    try:
+        _atomic_write(path, lambda fileobj: _write_archive(fileobj, agent, meta, include_replay=replay))
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot write the save ({_reason(error)})") from None
+    return path
+
+
+def _read_map_file(env_id: str) -> str | None:
+    """The text of a map file named by a ``.txt`` env id, or None (built-in maps and Atari need none)."""
+    if not env_id.endswith(".txt"):
+        return None
+    try:
+        return Path(env_id).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _meta(agent: Agent, env_id: str, map_text: str | None, *, include_replay: bool) -> dict[str, Any]:
+    """Everything but the arrays, as JSON-able values."""
+    members = {"weights": WEIGHTS_MEMBER} if agent.kind == "dqn" else {"q_table": Q_TABLE_MEMBER}
+    if include_replay:
+        members["replay"] = REPLAY_MEMBER
+    return {
+        "format": FORMAT_MARKER,
+        "format_version": FORMAT_VERSION,
+        "saved_at": datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        "env_id": env_id,
+        "map_text": map_text,
+        "agent_kind": agent.kind,
+        "config": dataclasses.asdict(agent.config),
+        "obs_shape": list(agent.obs_shape),
+        "n_actions": agent.n_actions,
+        "action_names": list(agent.action_names),
+        "frame_stack": agent.frame_stack,
+        "obs_scale": agent.obs_scale,
+        "num_envs": getattr(agent, "num_envs", 1),
+        "step_count": agent.step_count,
+        "update_count": agent.update_count,
+        "epsilon": agent.epsilon,
+        "episodes": [[e.index, e.episode_return, e.length, e.success] for e in agent.episodes],
+        "rng": agent.rng_state(),
+        "members": members,
+    }
+
+
+def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, include_replay: bool) -> None:
+    with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+        archive.writestr(META_MEMBER, json.dumps(meta, indent=1))
+        if isinstance(agent, DQNAgent):
+            _write_weights(archive, agent)
+            if include_replay:
+                _write_replay(archive, agent)
+        else:
+            buffer = io.BytesIO()
+            np.save(buffer, np.ascontiguousarray(agent.q_table), allow_pickle=False)
+            archive.writestr(Q_TABLE_MEMBER, buffer.getvalue())
+
+
+def _write_weights(archive: zipfile.ZipFile, agent: DQNAgent) -> None:
+    state = {
+        "online": agent.online.state_dict(),
+        "target": agent.target.state_dict(),
+        "optimizer": agent.optimizer.state_dict(),
+    }
+    # Through memory: torch.save turns a write error of the destination into an opaque RuntimeError.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    archive.writestr(_stored(WEIGHTS_MEMBER), buffer.getbuffer())
+
+
+def _write_replay(archive: zipfile.ZipFile, agent: DQNAgent) -> None:
+    """Streamed into the archive (already compressed, so stored as is): an Atari buffer can be gigabytes."""
+    with archive.open(_stored(REPLAY_MEMBER), "w", force_zip64=True) as member:
+        np.savez_compressed(member, **agent.replay.state_dict())
+
+
+def _stored(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=datetime.now().timetuple()[:6])
+    info.compress_type = zipfile.ZIP_STORED
+    return info
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write through a temporary sibling file, fsync it, then os.replace it over `path`.
+
+    Readers see the old file or the new one, never half of one; on any failure the temporary file is
+    removed (also on Ctrl-C, which is when the CLI saves).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
+    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fileobj:
+            write(fileobj)
+            fileobj.flush()
+            os.fsync(fileobj.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable; not every platform or file system lets a directory be fsynced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _reason(error: OSError) -> str:
+    return " ".join(str(error.strerror or error).split())
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def read_save_info(path: str | os.PathLike[str]) -> SaveInfo:
+    """The summary of a save, reading only its meta.json (cheap enough for a menu of recent saves)."""
+    path = Path(path)
+    with _open_archive(path) as archive:
+        return _info(path, _read_meta(path, archive), archive)
+
+
+def load_agent(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedSave:
+    """Rebuild the saved agent on `device`, with its weights, optimizer, counters, history and RNG states.
+
+    The replay buffer comes back too when the save holds one; otherwise it starts empty.
+    """
+    path = Path(path)
+    with _open_archive(path) as archive:
+        meta = _read_meta(path, archive)
+        info = _info(path, meta, archive)
+        config = _config(path, meta)
+        agent = _build_agent(path, meta, config, device)
+        if isinstance(agent, DQNAgent):
+            _load_weights(path, archive, agent, device)
+            if info.has_replay:
+                _load_replay(path, archive, agent)
+        else:
+            _load_q_table(path, archive, agent)
+        _restore_progress(path, meta, agent)
+    return LoadedSave(agent=agent, env_id=info.env_id, info=info, map_text=info.map_text)
+
+
+_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, TypeError, IndexError,
+                RuntimeError, pickle.UnpicklingError, NotImplementedError, OverflowError)
+"""What a damaged member raises inside zipfile, zlib, json, numpy and torch."""
+
+
+@contextlib.contextmanager
+def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
+    """The save's zip archive; an unreadable, empty, foreign or truncated file becomes a CheckpointError."""
+    try:
+        with path.open("rb") as fileobj:
+            head = fileobj.read(4)
+            if not head:
+                raise CheckpointError(f"{path}: empty file, not a DQN Arcade save")
+            fileobj.seek(0)
+            try:
+                archive = zipfile.ZipFile(fileobj)
+            except (zipfile.BadZipFile, ValueError, EOFError):
+                reason = "corrupt or truncated zip archive" if head == _ZIP_MAGIC else "not a zip archive"
+                raise CheckpointError(f"{path}: not a DQN Arcade save ({reason})") from None
+            with archive:
+                yield archive
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"{path}: is a directory, not a save file") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the save ({_reason(error)})") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        raise CheckpointError(f"{path}: corrupt save ({_one_line(error)})") from None
+
+
+def _read_meta(path: Path, archive: zipfile.ZipFile) -> dict[str, Any]:
+    """meta.json, checked to be ours and of a version this code reads."""
+    try:
+        member = archive.getinfo(META_MEMBER)
+    except KeyError:
+        raise CheckpointError(f"{path}: not a DQN Arcade save (no {META_MEMBER} inside)") from None
+    if member.file_size > _MAX_META_BYTES:
+        raise CheckpointError(f"{path}: not a DQN Arcade save ({META_MEMBER} is too large)")
+    try:
+        meta = json.loads(archive.read(member).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise CheckpointError(f"{path}: not a DQN Arcade save ({META_MEMBER} is not JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_MARKER:
+        raise CheckpointError(f"{path}: not a DQN Arcade save (no '{FORMAT_MARKER}' marker in {META_MEMBER})")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: corrupt save (bad format_version {version!r})")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: saved by a newer DQN Arcade (format version {version}; "
+                              f"this version reads up to {FORMAT_VERSION}); please upgrade")
+    return meta
+
+
+def _info(path: Path, meta: dict[str, Any], archive: zipfile.ZipFile) -> SaveInfo:
+    kind = _field(path, meta, "agent_kind", str)
+    if kind not in CONFIG_CLASSES:
+        raise CheckpointError(f"{path}: unknown agent kind '{kind}' (expected {', '.join(CONFIG_CLASSES)})")
+    config = _field(path, meta, "config", dict)
+    network = config.get("network", DQNConfig.network) if kind == "dqn" else None
+    episodes = _episodes(path, meta)
+    members = _field(path, meta, "members", dict)
+    has_replay = "replay" in members
+    if has_replay and members["replay"] not in archive.namelist():
+        raise CheckpointError(f"{path}: corrupt save ({members['replay']} is missing)")
+    return SaveInfo(
+        path=path,
+        env_id=_field(path, meta, "env_id", str),
+        agent_kind=kind,
+        network=network if isinstance(network, str) else None,
+        steps=_field(path, meta, "step_count", int),
+        episodes=len(episodes),
+        best_return=max((e.episode_return for e in episodes), default=None),
+        saved_at=_field(path, meta, "saved_at", str),
+        format_version=meta["format_version"],
+        map_text=_field(path, meta, "map_text", str, optional=True),
+        has_replay=has_replay,
+    )
+
+
+def _field(path: Path, meta: Mapping[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
+    """meta[name], checked to be of `kind` (ints widen to float; bools are not ints)."""
+    if name not in meta:
+        raise CheckpointError(f"{path}: corrupt save ('{name}' is missing from {META_MEMBER})")
+    value = meta[name]
+    if value is None and optional:
+        return None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise CheckpointError(f"{path}: corrupt save ('{name}' in {META_MEMBER} is not {kind.__name__})")
+    return value
+
+
+def _episodes(path: Path, meta: Mapping[str, Any]) -> list[EpisodeStats]:
+    """[[index, return, length, success], ...] -> EpisodeStats records."""
+    episodes = []
+    for row in _field(path, meta, "episodes", list):
+        if (not isinstance(row, list) or len(row) != 4 or not _is_int(row[0]) or not _is_number(row[1])
+                or not _is_int(row[2]) or not (row[3] is None or isinstance(row[3], bool))):
+            raise CheckpointError(f"{path}: corrupt save (bad episode record {row!r:.60})")
+        episodes.append(EpisodeStats(index=row[0], episode_return=float(row[1]), length=row[2],
+                                     success=row[3]))
+    return episodes
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, float) or _is_int(value)
+
+
+def _config(path: Path, meta: dict[str, Any]) -> DQNConfig | TabularConfig:
+    """The config dataclass back from its asdict(); unknown keys are an error, missing ones take defaults."""
+    cls = CONFIG_CLASSES[meta["agent_kind"]]
+    values = meta["config"]
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise CheckpointError(f"{path}: the saved config has unknown field(s) {', '.join(unknown)} "
+                              f"(saved by a different version of DQN Arcade?)")
+    try:
+        return cls(**values)
+    except ArcadeError as error:
+        raise CheckpointError(f"{path}: bad config in save ({error})") from None
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: bad config in save ({_one_line(error)})") from None
+
+
+def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularConfig, device: str) -> Agent:
+    """A fresh agent of the saved kind and shape, ready to receive the saved state."""
+    obs_shape = _field(path, meta, "obs_shape", list)
+    n_actions = _field(path, meta, "n_actions", int)
+    action_names = _field(path, meta, "action_names", list)
+    if not obs_shape or not all(_is_int(n) and n > 0 for n in obs_shape):
+        raise CheckpointError(f"{path}: corrupt save (bad obs_shape {obs_shape!r:.60})")
+    if n_actions < 1 or len(action_names) != n_actions or not all(isinstance(a, str) for a in action_names):
+        raise CheckpointError(f"{path}: corrupt save ({len(action_names)} action names for "
+                              f"{n_actions} actions)")
+    try:
+        if isinstance(config, TabularConfig):
+            return TabularQAgent(config, tuple(obs_shape), n_actions, action_names)
+        return DQNAgent(
+            config, tuple(obs_shape), n_actions, action_names,
+            frame_stack=_field(path, meta, "frame_stack", int),
+            obs_scale=_field(path, meta, "obs_scale", float),
+            device=device,
+            num_envs=_field(path, meta, "num_envs", int),
+        )
+    except ArcadeError as error:
+        raise CheckpointError(f"{path}: cannot rebuild the agent ({error})") from None
+    except (ValueError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: cannot rebuild the agent ({_one_line(error)})") from None
+
+
+def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device: str) -> None:
+    """torch.load(weights_only=True): tensors and plain containers only, never code."""
+    data = _read_member(path, archive, WEIGHTS_MEMBER)
+    try:
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: corrupt save ({WEIGHTS_MEMBER} is not a weights file: "
+                              f"{_one_line(error)})") from None
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), dict) for k in
+                                              ("online", "target", "optimizer")):
+        raise CheckpointError(f"{path}: corrupt save ({WEIGHTS_MEMBER} lacks online/target/optimizer states)")
+    network = agent.config.network
+    for name, module in (("online", agent.online), ("target", agent.target)):
+        _check_state_dict(path, f"{name} network", module.state_dict(), state[name], network)
+        module.load_state_dict(state[name])
+    _load_optimizer(path, agent, state["optimizer"])
+
+
+def _check_state_dict(path: Path, what: str, expected: Mapping[str, torch.Tensor], saved: Mapping[str, Any],
+                      network: str) -> None:
+    """Same parameter names and shapes as the config's network, else a one-line error naming the misfit."""
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    if missing or unexpected:
+        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise CheckpointError(f"{path}: the saved {what} does not fit the config's {network} network "
+                              f"({detail})")
+    for key, tensor in expected.items():
+        value = saved[key]
+        if not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: corrupt save ({what} entry {key} is not a tensor)")
+        if value.shape != tensor.shape:
+            raise CheckpointError(
+                f"{path}: the saved {what} does not fit the config's {network} network "
+                f"({key} is {tuple(value.shape)}, the network needs {tuple(tensor.shape)})"
+            )
+
+
+def _load_optimizer(path: Path, agent: DQNAgent, saved: dict[str, Any]) -> None:
+    """Adam's moments must match the parameters' shapes; torch itself checks only the group sizes."""
+    params = [p for group in agent.optimizer.param_groups for p in group["params"]]
+    state = saved.get("state")
+    groups = saved.get("param_groups")
+    if not isinstance(state, dict) or not isinstance(groups, list):
+        raise CheckpointError(f"{path}: corrupt save (bad optimizer state)")
+    for index, entry in state.items():
+        if not _is_int(index) or not 0 <= index < len(params) or not isinstance(entry, dict):
+            raise CheckpointError(f"{path}: the saved optimizer state does not fit the network")
+        for key, value in entry.items():
+            if key != "step" and isinstance(value, torch.Tensor) and value.shape != params[index].shape:
+                raise CheckpointError(
+                    f"{path}: the saved optimizer state does not fit the network "
+                    f"({key} of parameter {index} is {tuple(value.shape)}, "
+                    f"needs {tuple(params[index].shape)})"
+                )
+    try:
+        agent.optimizer.load_state_dict(saved)
+    except (ValueError, KeyError, TypeError, RuntimeError) as error:
+        raise CheckpointError(f"{path}: the saved optimizer state does not fit the network "
+                              f"({_one_line(error)})") from None
+
+
+def _load_q_table(path: Path, archive: zipfile.ZipFile, agent: TabularQAgent) -> None:
+    data = _read_member(path, archive, Q_TABLE_MEMBER)
+    try:
+        table = np.load(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, EOFError, OSError) as error:
+        raise CheckpointError(f"{path}: corrupt save ({Q_TABLE_MEMBER}: {_one_line(error)})") from None
+    if not isinstance(table, np.ndarray) or table.shape != agent.q_table.shape:
+        shape = getattr(table, "shape", None)
+        raise CheckpointError(f"{path}: the saved Q-table is {shape}, the observation shape needs "
+                              f"{agent.q_table.shape}")
+    if not np.issubdtype(table.dtype, np.floating):
+        raise CheckpointError(f"{path}: corrupt save (Q-table of dtype {table.dtype})")
+    agent.q_table = table.astype(np.float64, copy=True)
+
+
+def _load_replay(path: Path, archive: zipfile.ZipFile, agent: DQNAgent) -> None:
+    """np.load(allow_pickle=False) of the replay member, via a temporary file when it is large."""
+    try:
+        with (archive.open(REPLAY_MEMBER) as member,
+              tempfile.SpooledTemporaryFile(_REPLAY_SPOOL_BYTES) as spool):
+            shutil.copyfileobj(member, spool, 1 << 20)
+            spool.seek(0)
+            with np.load(spool, allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the replay buffer ({_reason(error)})") from None
+    except _READ_ERRORS as error:
+        raise CheckpointError(f"{path}: corrupt save ({REPLAY_MEMBER}: {_one_line(error)})") from None
+    try:
+        agent.replay.load_state_dict(arrays)
+    except ArcadeError as error:
+        raise CheckpointError(f"{path}: the saved replay buffer does not fit the agent ({error})") from None
+    except (ValueError, KeyError, TypeError, IndexError) as error:
+        raise CheckpointError(f"{path}: the saved replay buffer does not fit the agent "
+                              f"({_one_line(error)})") from None
+
+
+def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
+    try:
+        return archive.read(name)
+    except KeyError:
+        raise CheckpointError(f"{path}: corrupt save ({name} is missing)") from None
+
+
+def _restore_progress(path: Path, meta: dict[str, Any], agent: Agent) -> None:
+    """Counters, episode history and random generators: last, so nothing above disturbs the RNG state."""
+    agent.step_count = _field(path, meta, "step_count", int)
+    agent.update_count = _field(path, meta, "update_count", int)
+    agent.episodes = _episodes(path, meta)
+    rng = _field(path, meta, "rng", dict)
+    try:
+        agent.set_rng_state(rng)
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as error:
+        raise CheckpointError(f"{path}: corrupt save (bad random generator state: "
+                              f"{_one_line(error)})") from None
+
+
+def _one_line(error: BaseException) -> str:
+    """The first line of an exception's message, trimmed (torch's can run to dozens of lines)."""
+    text = str(error).strip().splitlines()
+    first = text[0] if text else type(error).__name__
+    return first if len(first) <= 160 else first[:157] + "..."

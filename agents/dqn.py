@@ -1,0 +1,240 @@
+"""Deep Q-Network agent (Mnih et al. 2015, Nature), written like CleanRL's dqn.py: the update reads like the
+equation.
+
+Options: Double DQN targets (van Hasselt et al. 2016, "Deep RL with Double Q-learning", AAAI), dueling heads
+(Wang et al. 2016) and an attention network (see agents.networks). The agent owns its replay buffer and its
+random generator; the environment loop (agents.runner) owns the environment and the episode bookkeeping.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from agents.config import DQNConfig, linear_epsilon
+from agents.networks import QOutput, build_q_network
+from agents.replay import ReplayBuffer
+from agents.types import Batch, EpisodeStats, Evaluation, Transition, UpdateStats
+
+VALUE_MAP_CHUNK = 512
+"""Observations per forward pass in value_map (bounds the attention network's memory)."""
+
+
+class DQNAgent:
+    """Epsilon-greedy acting, experience replay, a target network, an update every train_frequency steps."""
+
+    kind = "dqn"
+
+    def __init__(
+        self,
+        config: DQNConfig,
+        obs_shape: Sequence[int],
+        n_actions: int,
+        action_names: Sequence[str],
+        *,
+        frame_stack: int = 1,
+        obs_scale: float = 1.0,
+        device: str | torch.device = "cpu",
+        seed: int | None = None,
+        num_envs: int = 1,
+    ) -> None:
+        self.config = config
+        self.obs_shape = tuple(int(n) for n in obs_shape)
+        self.n_actions = int(n_actions)
+        self.action_names = tuple(action_names)
+        self.frame_stack = int(frame_stack)
+        self.obs_scale = float(obs_scale)
+        self.device = torch.device(device)
+        self.num_envs = int(num_envs)
+        self.rng = np.random.default_rng(seed)
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.online = build_q_network(config, self.obs_shape, self.n_actions, self.obs_scale).to(self.device)
+        self.target = build_q_network(config, self.obs_shape, self.n_actions, self.obs_scale).to(self.device)
+        self.target.load_state_dict(self.online.state_dict())
+        self.target.requires_grad_(False)
+        # The fused kernel is one pass over all parameters: ~8x faster than the per-tensor loop on a CPU.
+        fused = self.device.type in ("cpu", "cuda")
+        self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
+                                          eps=config.adam_eps, fused=fused or None)
+        self.replay = ReplayBuffer(config.buffer_size, self.obs_shape, frame_stack=self.frame_stack,
+                                   num_envs=self.num_envs, seed=seed)
+        self.step_count = 0
+        self.update_count = 0
+        self.episodes: list[EpisodeStats] = []
+        self.last_update: UpdateStats | None = None
+
+    # ----------------------------------------------------------------------------------------- acting
+
+    @property
+    def epsilon(self) -> float:
+        """Exploration rate now: linear from start_e to end_e over exploration_fraction * total_timesteps."""
+        cfg = self.config
+        duration = cfg.exploration_fraction * cfg.total_timesteps
+        return linear_epsilon(self.step_count, cfg.start_e, cfg.end_e, duration)
+
+    def act(self, obs: np.ndarray, *, explore: bool = True, epsilon: float | None = None) -> int:
+        """Epsilon-greedy action; explore=False is greedy; `epsilon` overrides the schedule."""
+        eps = epsilon if epsilon is not None else (self.epsilon if explore else 0.0)
+        if eps > 0.0 and self.rng.random() < eps:
+            return int(self.rng.integers(self.n_actions))
+        with torch.inference_mode():
+            return int(self.online(self._tensor(obs).unsqueeze(0)).q.argmax(dim=1).item())
+
+    def act_batch(self, obs_batch: np.ndarray, *, explore: bool = True) -> np.ndarray:
+        """(N,) int64 actions for N observations, one batched forward pass, independent epsilon per row."""
+        with torch.inference_mode():
+            actions = self.online(self._tensor(obs_batch)).q.argmax(dim=1).cpu().numpy()
+        eps = self.epsilon if explore else 0.0
+        if eps > 0.0:
+            explore_rows = self.rng.random(len(actions)) < eps
+            actions = np.where(explore_rows, self.rng.integers(self.n_actions, size=len(actions)), actions)
+        return actions.astype(np.int64)
+
+    def evaluate(self, obs: np.ndarray) -> Evaluation:
+        """Q-values, V(s) (the value stream, else max Q) and the attention map for one observation."""
+        with self._evaluating():
+            out = self.online(self._tensor(obs).unsqueeze(0))
+        q_values = out.q[0].cpu().numpy().astype(np.float32)
+        value = float(out.value[0]) if out.value is not None else float(q_values.max())
+        attention = out.attention[0].cpu().numpy().astype(np.float32) if out.attention is not None else None
+        return Evaluation(q_values=q_values, value=value, attention=attention)
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """(n_actions,) float32 Q-values of one observation."""
+        with self._evaluating():
+            return self.online(self._tensor(obs).unsqueeze(0)).q[0].cpu().numpy().astype(np.float32)
+
+    def value_map(self, observations: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """V(s) (float32) and the greedy action (int64) for each of N observations, in batches."""
+        values, actions = [], []
+        with self._evaluating():
+            for start in range(0, len(observations), VALUE_MAP_CHUNK):
+                out = self.online(self._tensor(observations[start:start + VALUE_MAP_CHUNK]))
+                value = out.value if out.value is not None else out.q.max(dim=1).values
+                values.append(value.float().cpu().numpy())
+                actions.append(out.q.argmax(dim=1).cpu().numpy())
+        if not values:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        return np.concatenate(values).astype(np.float32), np.concatenate(actions).astype(np.int64)
+
+    # --------------------------------------------------------------------------------------- learning
+
+    def observe(self, transition: Transition) -> UpdateStats | None:
+        """Store one step (of every env), then update every train_frequency steps and sync the target.
+
+        Steps are counted per environment, so N envs keep the ratio of one update per train_frequency
+        environment steps; returns the last update's statistics, or None when no update ran.
+        """
+        self.replay.add(*transition)
+        before, self.step_count = self.step_count, self.step_count + self.num_envs
+        stats = None
+        for _ in range(self._updates_due(before)):
+            stats = self.update(self.replay.sample(self.config.batch_size))
+        if _multiples_crossed(before, self.step_count, self.config.target_network_frequency):
+            self.sync_target()
+        return stats
+
+    def _updates_due(self, before: int) -> int:
+        """Multiples of train_frequency in (max(before, learning_starts), step_count], once a batch fits."""
+        if self.step_count <= self.config.learning_starts or len(self.replay) < self.config.batch_size:
+            return 0
+        return _multiples_crossed(max(before, self.config.learning_starts), self.step_count,
+                                  self.config.train_frequency)
+
+    def update(self, batch: Batch) -> UpdateStats:
+        """One gradient step on the TD error of y = r + gamma (1 - done) Q_target(s', a').
+
+        a' = argmax Q_target(s', .) (Mnih et al. 2015), or argmax Q_online(s', .) with double
+        (van Hasselt et al. 2016).
+        """
+        cfg = self.config
+        obs, next_obs = self._tensor(batch.observations), self._tensor(batch.next_observations)
+        actions = self._tensor(batch.actions).long()
+        rewards, dones = self._tensor(batch.rewards).float(), self._tensor(batch.dones).float()
+        with torch.no_grad():
+            next_q = self.target(next_obs).q
+            if cfg.double:
+                next_action = self.online(next_obs).q.argmax(dim=1, keepdim=True)
+                next_value = next_q.gather(1, next_action).squeeze(1)
+            else:
+                next_value = next_q.max(dim=1).values
+            td_target = rewards + cfg.gamma * (1.0 - dones) * next_value
+        q = self.online(obs).q.gather(1, actions.unsqueeze(1)).squeeze(1)
+        loss = F.smooth_l1_loss(q, td_target) if cfg.loss == "huber" else F.mse_loss(q, td_target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = nn.utils.clip_grad_norm_(self.online.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.update_count += 1
+        q = q.detach()
+        measured = torch.stack([loss.detach(), q.mean(), grad_norm, (td_target - q).abs().mean()]).tolist()
+        self.last_update = UpdateStats(loss=measured[0], mean_q=measured[1], grad_norm=measured[2],
+                                       td_error=measured[3])
+        return self.last_update
+
+    def sync_target(self) -> None:
+        """theta_target <- tau theta + (1 - tau) theta_target; tau = 1 is the paper's hard copy."""
+        tau = self.config.tau
+        with torch.no_grad():
+            if tau >= 1.0:
+                self.target.load_state_dict(self.online.state_dict())
+                return
+            for target_param, param in zip(self.target.parameters(), self.online.parameters(), strict=True):
+                target_param.lerp_(param, tau)
+
+    # ------------------------------------------------------------------------------------ bookkeeping
+
+    def rng_state(self) -> dict[str, Any]:
+        """JSON-able state of every random stream the agent draws on (acting, replay sampling, torch CPU)."""
+        state: dict[str, Any] = {"numpy": self.rng.bit_generator.state,
+                                 "torch": torch.get_rng_state().tolist()}
+        replay_rng = getattr(self.replay, "rng", None)
+        if isinstance(replay_rng, np.random.Generator):
+            state["replay"] = replay_rng.bit_generator.state
+        return state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        """Restore what rng_state() returned, for an exact resume."""
+        self.rng.bit_generator.state = state["numpy"]
+        torch.set_rng_state(torch.tensor(state["torch"], dtype=torch.uint8))
+        replay_rng = getattr(self.replay, "rng", None)
+        if "replay" in state and isinstance(replay_rng, np.random.Generator):
+            replay_rng.bit_generator.state = state["replay"]
+
+    def forward(self, obs_batch: np.ndarray) -> QOutput:
+        """The online network's raw output for a batch (no gradient), for tools and tests."""
+        with self._evaluating():
+            return self.online(self._tensor(obs_batch))
+
+    def _tensor(self, array: np.ndarray | Sequence[Any]) -> Tensor:
+        """A tensor on the agent's device sharing memory with `array` where NumPy allows it."""
+        array = np.asarray(array)
+        if not array.flags.writeable:
+            array = array.copy()
+        elif not array.flags.c_contiguous:
+            array = np.ascontiguousarray(array)
+        return torch.from_numpy(array).to(self.device, non_blocking=True)
+
+    @contextlib.contextmanager
+    def _evaluating(self) -> Iterator[None]:
+        """Eval mode under inference_mode, restoring the previous mode (the networks have no dropout or
+        batch norm, so this matters only to a future layer that does)."""
+        was_training = self.online.training
+        self.online.eval()
+        try:
+            with torch.inference_mode():
+                yield
+        finally:
+            self.online.train(was_training)
+
+
+def _multiples_crossed(before: int, after: int, every: int) -> int:
+    """How many multiples of `every` lie in (before, after]."""
+    return max(0, after // every - before // every)

@@ -1,0 +1,242 @@
+"""The project's own gridworld: text maps, a gymnasium.Env, and an off-screen pygame picture.
+
+Map characters: `#` wall, `.` floor, `S` start (exactly one), `G` goal (+1, ends the episode),
+`L` lava (-1, ends the episode). Every step costs 0.01. Lines starting with `;` are comments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.errors import MapError
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402  (after the prompt is silenced)
+
+STEP_COST = 0.01
+GOAL_REWARD = 1.0
+LAVA_REWARD = -1.0
+ACTION_NAMES = ("UP", "RIGHT", "DOWN", "LEFT")
+MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
+MAP_CHARACTERS = "#.SGL"
+CELL_PIXELS = 32
+
+Position = tuple[int, int]
+
+
+@dataclass(frozen=True, eq=False)
+class GridMap:
+    """A parsed map: boolean layers plus the start cell."""
+
+    name: str
+    walls: np.ndarray
+    goals: np.ndarray
+    lava: np.ndarray
+    start: Position
+    source: str
+
+    @property
+    def height(self) -> int:
+        return int(self.walls.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.walls.shape[1])
+
+    @property
+    def free_cell_count(self) -> int:
+        return int((~self.walls).sum())
+
+
+def parse_map(text: str, source: str = "<map>", name: str | None = None) -> GridMap:
+    """Parse map text; every problem is a MapError naming `source`, the line and the reason."""
+    rows = _map_rows(text, source)
+    width = len(rows[0][1])
+    starts: list[tuple[int, Position]] = []
+    for r, (line_no, row) in enumerate(rows):
+        if len(row) != width:
+            raise MapError(f"{source}:{line_no}: ragged row: {len(row)} cells, expected {width}")
+        for c, char in enumerate(row):
+            if char not in MAP_CHARACTERS:
+                raise MapError(f"{source}:{line_no}: unknown character {char!r} in column {c + 1} "
+                               f"(use # . S G L)")
+            if char == "S":
+                starts.append((line_no, (r, c)))
+    grid = np.array([list(row) for _, row in rows])
+    _check_starts_and_goals(starts, grid, source)
+    return GridMap(name or Path(source).stem, grid == "#", grid == "G", grid == "L", starts[0][1], source)
+
+
+def _map_rows(text: str, source: str) -> list[tuple[int, str]]:
+    lines = text.splitlines()
+    rows = [(i + 1, line.rstrip("\r\n ")) for i, line in enumerate(lines) if not line.lstrip().startswith(";")]
+    while rows and not rows[-1][1]:
+        rows.pop()
+    while rows and not rows[0][1]:
+        rows.pop(0)
+    if not rows:
+        raise MapError(f"{source}:1: empty map")
+    for line_no, row in rows:
+        if not row:
+            raise MapError(f"{source}:{line_no}: blank line inside the map")
+    return rows
+
+
+def _check_starts_and_goals(starts: list[tuple[int, Position]], grid: np.ndarray, source: str) -> None:
+    if not starts:
+        raise MapError(f"{source}:1: no start: the map needs exactly one S")
+    if len(starts) > 1:
+        lines = " and ".join(str(line_no) for line_no, _ in starts[:2])
+        raise MapError(f"{source}:{starts[1][0]}: two starts (lines {lines}): the map needs exactly one S")
+    if not (grid == "G").any():
+        raise MapError(f"{source}:1: no goal: the map needs at least one G")
+
+
+def load_map(path: str | os.PathLike[str]) -> GridMap:
+    """Read and parse a map file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise MapError(f"{path}:1: cannot read map file ({error.strerror or error})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise MapError(f"{path}:1: not a text map file (it is not UTF-8 text)") from None
+    if "\x00" in text:
+        raise MapError(f"{path}:1: not a text map file (binary data)")
+    return parse_map(text, source=str(path), name=path.stem)
+
+
+class GridWorldEnv(gym.Env):
+    """A deterministic gridworld; observations are (walls, agent, goals, lava) planes of the map."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
+
+    def __init__(self, grid: GridMap, render_mode: str | None = None, max_episode_steps: int | None = None):
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
+        self.grid = grid
+        self.render_mode = render_mode
+        self.max_episode_steps = max_episode_steps or 4 * grid.free_cell_count
+        self.cell_pixels = CELL_PIXELS
+        self.action_space = gym.spaces.Discrete(len(ACTION_NAMES))
+        self.observation_space = gym.spaces.Box(0, 1, (4, grid.height, grid.width), np.uint8)
+        self._static = np.stack([grid.walls, np.zeros_like(grid.walls), grid.goals, grid.lava]).astype(np.uint8)
+        self.position: Position = grid.start
+        self._steps = 0
+        self._background: pygame.Surface | None = None
+
+    @property
+    def n_states(self) -> int:
+        return self.grid.height * self.grid.width
+
+    def get_action_meanings(self) -> list[str]:
+        return list(ACTION_NAMES)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.position = self.grid.start
+        self._steps = 0
+        return self.observation_at(self.position), self._info()
+
+    def step(self, action: int):
+        if not self.action_space.contains(int(action)):
+            raise ValueError(f"invalid action {action!r}; expected 0..{len(ACTION_NAMES) - 1}")
+        self.position = self._moved(self.position, int(action))
+        self._steps += 1
+        reward = -STEP_COST
+        info = self._info()
+        terminated = bool(self.grid.goals[self.position] or self.grid.lava[self.position])
+        if terminated:
+            success = bool(self.grid.goals[self.position])
+            reward += GOAL_REWARD if success else LAVA_REWARD
+            info["success"] = success
+        truncated = not terminated and self._steps >= self.max_episode_steps
+        return self.observation_at(self.position), reward, terminated, truncated, info
+
+    def _moved(self, position: Position, action: int) -> Position:
+        r, c = position[0] + MOVES[action][0], position[1] + MOVES[action][1]
+        if not (0 <= r < self.grid.height and 0 <= c < self.grid.width) or self.grid.walls[r, c]:
+            return position
+        return (r, c)
+
+    def _info(self) -> dict[str, Any]:
+        return {"position": self.position, "state": self.state_index(self.position)}
+
+    def state_index(self, position: Position) -> int:
+        return position[0] * self.grid.width + position[1]
+
+    def observation_at(self, position: Position) -> np.ndarray:
+        """The observation the agent would get standing on `position` (for value maps)."""
+        obs = self._static.copy()
+        obs[1, position[0], position[1]] = 1
+        return obs
+
+    def free_positions(self) -> list[Position]:
+        return [(int(r), int(c)) for r, c in zip(*np.nonzero(~self.grid.walls), strict=True)]
+
+    def shortest_path_length(self) -> int | None:
+        """Steps from start to the nearest goal by breadth-first search around walls and lava."""
+        distance = {self.grid.start: 0}
+        frontier = deque([self.grid.start])
+        while frontier:
+            cell = frontier.popleft()
+            if self.grid.goals[cell]:
+                return distance[cell]
+            if self.grid.lava[cell]:
+                continue
+            for action in range(len(MOVES)):
+                nxt = self._moved(cell, action)
+                if nxt not in distance:
+                    distance[nxt] = distance[cell] + 1
+                    frontier.append(nxt)
+        return None
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        if self._background is None:
+            self._background = _draw_map(self.grid, self.cell_pixels)
+        surface = self._background.copy()
+        _draw_agent(surface, self.position, self.cell_pixels)
+        return np.ascontiguousarray(pygame.surfarray.pixels3d(surface).transpose(1, 0, 2))
+
+
+FLOOR = (236, 239, 244)
+WALL = (59, 66, 82)
+LAVA = (232, 93, 50)
+GOAL = (88, 180, 104)
+AGENT = (52, 120, 246)
+GRID_LINE = (216, 222, 233)
+
+
+def _draw_map(grid: GridMap, cell: int) -> pygame.Surface:
+    surface = pygame.Surface((grid.width * cell, grid.height * cell))
+    surface.fill(FLOOR)
+    for r in range(grid.height):
+        for c in range(grid.width):
+            rect = pygame.Rect(c * cell, r * cell, cell, cell)
+            if grid.walls[r, c]:
+                pygame.draw.rect(surface, WALL, rect)
+            elif grid.lava[r, c]:
+                pygame.draw.rect(surface, LAVA, rect)
+            elif grid.goals[r, c]:
+                pygame.draw.rect(surface, GOAL, rect)
+                pygame.draw.rect(surface, (255, 255, 255), rect.inflate(-cell // 2, -cell // 2), width=2)
+            else:
+                pygame.draw.rect(surface, GRID_LINE, rect, width=1)
+    return surface
+
+
+def _draw_agent(surface: pygame.Surface, position: Position, cell: int) -> None:
+    center = (position[1] * cell + cell // 2, position[0] * cell + cell // 2)
+    pygame.draw.circle(surface, AGENT, center, cell * 3 // 8)
+    pygame.draw.circle(surface, (255, 255, 255), center, cell * 3 // 8, width=2)
