@@ -300,7 +300,8 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
         raise CheckpointError(f"{path}: is a directory, not a save file") from None
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read the save ({_reason(error)})") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
+        # NotImplementedError: zipfile's word for a compression method it does not know (a damaged header).
         raise CheckpointError(f"{path}: corrupt save ({_one_line(error)})") from None
 
 

@@ -52,7 +52,8 @@ class DQNAgent:
         self.obs_scale = float(obs_scale)
         self.device = torch.device(device)
         self.num_envs = int(num_envs)
-        self.rng = np.random.default_rng(seed)
+        acting_seed, replay_seed = np.random.SeedSequence(seed).spawn(2)
+        self.rng = np.random.default_rng(acting_seed)
         if seed is not None:
             torch.manual_seed(seed)
         self.online = build_q_network(config, self.obs_shape, self.n_actions, self.obs_scale).to(self.device)
@@ -64,7 +65,8 @@ class DQNAgent:
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
                                           eps=config.adam_eps, fused=fused or None)
         self.replay = ReplayBuffer(config.buffer_size, self.obs_shape, frame_stack=self.frame_stack,
-                                   num_envs=self.num_envs, seed=seed)
+                                   num_envs=self.num_envs, n_actions=self.n_actions,
+                                   seed=None if seed is None else int(replay_seed.generate_state(1)[0]))
         self.step_count = 0
         self.update_count = 0
         self.episodes: list[EpisodeStats] = []

@@ -17,9 +17,12 @@ from agents.config import DQNConfig
 
 NATURE_MIN_PIXELS = 36
 """Smallest input side the Nature CNN's 8x8/4, 4x4/2, 3x3/1 stack accepts; smaller grids use 3x3/1 convs."""
-CNN_SMALL_CHANNELS = (16, 32)
+CNN_SMALL_CHANNELS = (16, 16)
 """Channels of the CNN's 3x3 layers on gridworlds: small, since the flattened map feeds a dense layer."""
 FFN_RATIO = 2
+OUTPUT_GAIN = 0.1
+"""Scale of the last layer of each head (and of the residual FFN branch): Q starts near 0, below the
+reward scale, so the first TD targets rather than the random init decide the greedy actions."""
 """Transformer feed-forward width over token width (Vaswani et al. use 4; 2 halves the CPU time)."""
 
 
@@ -47,17 +50,17 @@ def build_q_network(config: DQNConfig, obs_shape: tuple[int, ...], n_actions: in
     )
 
 
-def init_layer(layer: nn.Module, relu: bool = True) -> nn.Module:
-    """Zero bias; Kaiming-normal weights for ReLU layers (He et al. 2015), orthogonal with gain 1 for
-    the linear output layers (Saxe et al. 2014), so Q starts at the scale of the rewards. Returns the layer.
+def init_layer(layer: nn.Module, gain: float | None = None) -> nn.Module:
+    """Zero bias; Kaiming-normal weights for ReLU layers (He et al. 2015, gain None), orthogonal weights
+    of the given gain for linear output layers (Saxe et al. 2014). Returns the layer.
 
     Kaiming rather than orthogonal for the hidden layers: the QR decomposition behind an orthogonal
     init takes seconds for an MLP's 28224 x 512 Atari input layer.
     """
-    if relu:
+    if gain is None:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
     else:
-        nn.init.orthogonal_(layer.weight, 1.0)
+        nn.init.orthogonal_(layer.weight, gain)
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
     return layer
@@ -91,7 +94,7 @@ def dueling_q(value: Tensor, advantage: Tensor) -> Tensor:
 
 def _stream(in_features: int, hidden: int, out: int) -> nn.Sequential:
     return nn.Sequential(
-        init_layer(nn.Linear(in_features, hidden)), nn.ReLU(), init_layer(nn.Linear(hidden, out), relu=False)
+        init_layer(nn.Linear(in_features, hidden)), nn.ReLU(), init_layer(nn.Linear(hidden, out), gain=OUTPUT_GAIN)
     )
 
 
@@ -207,7 +210,7 @@ class EncoderBlock(nn.Module):
         self.attention = MultiHeadAttention(dim, heads)
         self.norm2 = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(init_layer(nn.Linear(dim, FFN_RATIO * dim)), nn.ReLU(),
-                                 init_layer(nn.Linear(FFN_RATIO * dim, dim), relu=False))
+                                 init_layer(nn.Linear(FFN_RATIO * dim, dim), gain=OUTPUT_GAIN))
 
     def forward(self, tokens: Tensor, need_weights: bool = False) -> tuple[Tensor, Tensor | None]:
         normed = self.norm1(tokens)
@@ -243,6 +246,11 @@ class AttentionQNetwork(_ScaledInput):
     valuing the state. The design follows the attention read-out of Zambaldi et al. (2019, "Deep RL with
     relational inductive biases") and Mott et al. (2019, "Towards interpretable RL using attention
     augmented agents"), reduced to one block.
+
+    On gridworlds (small inputs, channel 0 = walls) wall cells are dropped from the token set: a wall can
+    never hold the agent, a goal or lava, and each free cell's 3x3 conv features already see the walls
+    around it. On a 15x15 maze that keeps 98 of 225 tokens, a 5x cheaper self-attention on a CPU; wall
+    cells get attention weight 0 in the map.
     """
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, obs_scale: float, hidden: int, dim: int,
@@ -255,6 +263,7 @@ class AttentionQNetwork(_ScaledInput):
             nn.init.xavier_uniform_(self.embed.weight)
             nn.init.zeros_(self.embed.bias)
         self.position = nn.Parameter(sinusoidal_2d(self.grid_h, self.grid_w, dim))
+        self.skip_walls = min(obs_shape[-2], obs_shape[-1]) < NATURE_MIN_PIXELS
         self.encoder = EncoderBlock(dim, heads)
         self.query_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.query_norm = nn.LayerNorm(dim)
@@ -265,9 +274,18 @@ class AttentionQNetwork(_ScaledInput):
     def forward(self, x: Tensor) -> QOutput:
         features = self.trunk(self.scale(x))
         tokens = self.embed(features.flatten(2).transpose(1, 2)) + self.position
+        cells = self._free_cells(x) if self.skip_walls else None
+        if cells is not None:
+            tokens = tokens[:, cells]
         tokens, _ = self.encoder(tokens)
         query = self.query_token.expand(tokens.shape[0], -1, -1)
         pooled, weights = self.readout(query, self.query_norm(tokens))
         q, value = self.head(self.out_norm(query + pooled).squeeze(1))
-        attention = weights.squeeze(2).unflatten(-1, (self.grid_h, self.grid_w))
-        return QOutput(q, value, attention)
+        weights = weights.squeeze(2)
+        if cells is not None:
+            weights = weights.new_zeros(*weights.shape[:-1], self.grid_h * self.grid_w).index_copy(-1, cells, weights)
+        return QOutput(q, value, weights.unflatten(-1, (self.grid_h, self.grid_w)))
+
+    def _free_cells(self, x: Tensor) -> Tensor:
+        """Indices of the cells that are not a wall in at least one observation of the batch."""
+        return (x[:, 0] == 0).flatten(1).any(dim=0).nonzero().squeeze(1)

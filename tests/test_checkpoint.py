@@ -20,6 +20,7 @@ from agents import checkpoint
 from agents.checkpoint import LoadedSave, SaveInfo, load_agent, read_save_info, save_agent
 from agents.config import dqn_config_for, tabular_config_for
 from agents.dqn import DQNAgent
+from agents.envs.registry import make_env
 from agents.errors import CheckpointError
 from agents.qlearning import TabularQAgent
 from agents.types import EpisodeStats, Transition
@@ -45,6 +46,15 @@ ALL_KINDS = [*DQN_VARIANTS, "qlearning"]
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny networks: thread start-up costs more than it saves, and much more on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def observation(cell: tuple[int, int]) -> np.ndarray:
@@ -235,14 +245,18 @@ def test_save_info_of_an_untrained_tabular_agent(tmp_path):
 
 
 def test_map_text_travels_with_the_save(tmp_path):
-    level = tmp_path / "corridor.txt"
-    text = "#######\n#S...G#\n#######\n"
+    level = tmp_path / "room.txt"
+    text = "#####\n#S..#\n#...#\n#..G#\n#####\n"
     level.write_text(text)
-    path = save_agent(tmp_path / "corridor.dqn", trained("qlearning"), env_id=str(level))
+    path = save_agent(tmp_path / "room.dqn", trained("qlearning"), env_id=str(level))
     level.unlink()
     loaded = load_agent(path)
     assert loaded.env_id == str(level)
     assert loaded.map_text == text == loaded.info.map_text == read_save_info(path).map_text
+    env = make_env(loaded.env_id, render_mode=None, map_text=loaded.map_text)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == loaded.agent.obs_shape and 0 <= loaded.agent.act(obs) < 4
+    env.close()
 
     given = "#####\n#S.G#\n#####\n"
     path = save_agent(tmp_path / "given.dqn", trained("mlp"), env_id=str(level), map_text=given)
@@ -477,3 +491,18 @@ def test_an_unwritable_destination_is_a_one_line_error(tmp_path):
         save_agent(path, make_agent("qlearning"), env_id="gridworld/open-room")
     assert_one_line_error(error, path, "cannot write the save")
 
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_saves_move_between_cpu_and_gpu(tmp_path):
+    agent = trained("attention")
+    path = save_agent(tmp_path / "cpu.dqn", agent, env_id="gridworld/open-room", include_replay=True)
+    gpu = load_agent(path, device="cuda").agent
+    assert gpu.device.type == "cuda"
+    assert all(t.is_cuda for s in gpu.optimizer.state.values() for t in s.values() if t.dim() > 0)
+    np.testing.assert_allclose(all_q_values(gpu), all_q_values(agent), rtol=1e-4, atol=1e-5)
+    gpu.update(gpu.replay.sample(8))
+
+    back = load_agent(save_agent(tmp_path / "gpu.dqn", gpu, env_id="gridworld/open-room"), device="cpu").agent
+    assert back.device.type == "cpu" and back.update_count == agent.update_count + 1
+    np.testing.assert_allclose(all_q_values(back), all_q_values(gpu), rtol=1e-4, atol=1e-5)

@@ -76,13 +76,14 @@ def parse_map(text: str, source: str = "<map>", name: str | None = None) -> Grid
 
 def _map_rows(text: str, source: str) -> list[tuple[int, str]]:
     lines = text.splitlines()
-    rows = [(i + 1, line.rstrip("\r\n ")) for i, line in enumerate(lines) if not line.lstrip().startswith(";")]
+    rows = [(i + 1, line.rstrip("\r\n ")) for i, line in enumerate(lines)
+            if not line.lstrip().startswith(";")]
     while rows and not rows[-1][1]:
         rows.pop()
     while rows and not rows[0][1]:
         rows.pop(0)
     if not rows:
-        raise MapError(f"{source}:1: empty map")
+        raise MapError(f"{source}:1: empty map: no rows of # . S G L")
     for line_no, row in rows:
         if not row:
             raise MapError(f"{source}:{line_no}: blank line inside the map")
@@ -107,7 +108,7 @@ def load_map(path: str | os.PathLike[str]) -> GridMap:
     except OSError as error:
         raise MapError(f"{path}:1: cannot read map file ({error.strerror or error})") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise MapError(f"{path}:1: not a text map file (it is not UTF-8 text)") from None
     if "\x00" in text:
@@ -125,11 +126,14 @@ class GridWorldEnv(gym.Env):
             raise ValueError(f"render_mode must be None or 'rgb_array', not {render_mode!r}")
         self.grid = grid
         self.render_mode = render_mode
-        self.max_episode_steps = max_episode_steps or 4 * grid.free_cell_count
+        if max_episode_steps is not None and max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be at least 1, not {max_episode_steps}")
+        self.max_episode_steps = 4 * grid.free_cell_count if max_episode_steps is None else max_episode_steps
         self.cell_pixels = CELL_PIXELS
         self.action_space = gym.spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = gym.spaces.Box(0, 1, (4, grid.height, grid.width), np.uint8)
-        self._static = np.stack([grid.walls, np.zeros_like(grid.walls), grid.goals, grid.lava]).astype(np.uint8)
+        planes = [grid.walls, np.zeros_like(grid.walls), grid.goals, grid.lava]
+        self._static = np.stack(planes).astype(np.uint8)
         self.position: Position = grid.start
         self._steps = 0
         self._background: pygame.Surface | None = None
@@ -141,13 +145,14 @@ class GridWorldEnv(gym.Env):
     def get_action_meanings(self) -> list[str]:
         return list(ACTION_NAMES)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
         self.position = self.grid.start
         self._steps = 0
         return self.observation_at(self.position), self._info()
 
-    def step(self, action: int):
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if not self.action_space.contains(int(action)):
             raise ValueError(f"invalid action {action!r}; expected 0..{len(ACTION_NAMES) - 1}")
         self.position = self._moved(self.position, int(action))
@@ -172,15 +177,20 @@ class GridWorldEnv(gym.Env):
         return {"position": self.position, "state": self.state_index(self.position)}
 
     def state_index(self, position: Position) -> int:
+        """Flat index r * W + c, what tabular agents use as the state."""
         return position[0] * self.grid.width + position[1]
 
     def observation_at(self, position: Position) -> np.ndarray:
         """The observation the agent would get standing on `position` (for value maps)."""
+        r, c = position
+        if not (0 <= r < self.grid.height and 0 <= c < self.grid.width):
+            raise ValueError(f"position {position} is outside the {self.grid.height}x{self.grid.width} map")
         obs = self._static.copy()
-        obs[1, position[0], position[1]] = 1
+        obs[1, r, c] = 1
         return obs
 
     def free_positions(self) -> list[Position]:
+        """Every non-wall cell in row-major order (where a value map has something to show)."""
         return [(int(r), int(c)) for r, c in zip(*np.nonzero(~self.grid.walls), strict=True)]
 
     def shortest_path_length(self) -> int | None:
@@ -201,24 +211,30 @@ class GridWorldEnv(gym.Env):
         return None
 
     def render(self) -> np.ndarray | None:
+        """(H * cell_pixels, W * cell_pixels, 3) uint8 picture; drawn off-screen, so no window or display."""
         if self.render_mode != "rgb_array":
             return None
         if self._background is None:
             self._background = _draw_map(self.grid, self.cell_pixels)
         surface = self._background.copy()
         _draw_agent(surface, self.position, self.cell_pixels)
-        return np.ascontiguousarray(pygame.surfarray.pixels3d(surface).transpose(1, 0, 2))
+        return pygame.surfarray.array3d(surface).transpose(1, 0, 2).copy()
 
 
 FLOOR = (236, 239, 244)
+START = (221, 228, 240)
 WALL = (59, 66, 82)
 LAVA = (232, 93, 50)
+LAVA_WAVE = (250, 160, 60)
 GOAL = (88, 180, 104)
+GOAL_MARK = (255, 255, 255)
 AGENT = (52, 120, 246)
+AGENT_RIM = (255, 255, 255)
 GRID_LINE = (216, 222, 233)
 
 
 def _draw_map(grid: GridMap, cell: int) -> pygame.Surface:
+    """The static part of the picture, drawn once per environment."""
     surface = pygame.Surface((grid.width * cell, grid.height * cell))
     surface.fill(FLOOR)
     for r in range(grid.height):
@@ -227,16 +243,39 @@ def _draw_map(grid: GridMap, cell: int) -> pygame.Surface:
             if grid.walls[r, c]:
                 pygame.draw.rect(surface, WALL, rect)
             elif grid.lava[r, c]:
-                pygame.draw.rect(surface, LAVA, rect)
+                _draw_lava(surface, rect)
             elif grid.goals[r, c]:
                 pygame.draw.rect(surface, GOAL, rect)
-                pygame.draw.rect(surface, (255, 255, 255), rect.inflate(-cell // 2, -cell // 2), width=2)
+                _draw_flag(surface, rect)
             else:
+                if (r, c) == grid.start:
+                    pygame.draw.rect(surface, START, rect)
                 pygame.draw.rect(surface, GRID_LINE, rect, width=1)
     return surface
+
+
+def _draw_lava(surface: pygame.Surface, rect: pygame.Rect) -> None:
+    """Orange-red cell with two light wave strokes, so a lake of lava still shows its cells."""
+    pygame.draw.rect(surface, LAVA, rect)
+    step = rect.width / 4
+    for row in (0.35, 0.7):
+        y = rect.top + row * rect.height
+        points = [(rect.left + i * step, y + (2 if i % 2 else -2)) for i in range(5)]
+        pygame.draw.lines(surface, LAVA_WAVE, False, points, width=2)
+
+
+def _draw_flag(surface: pygame.Surface, rect: pygame.Rect) -> None:
+    """A small white flag on the goal cell."""
+    unit = rect.width / 8
+    pole_x = rect.left + 2.5 * unit
+    top, bottom = rect.top + 1.5 * unit, rect.bottom - 1.5 * unit
+    pygame.draw.line(surface, GOAL_MARK, (pole_x, top), (pole_x, bottom), width=2)
+    flag = [(pole_x, top), (rect.left + 6 * unit, rect.top + 2.75 * unit),
+            (pole_x, rect.top + 4 * unit)]
+    pygame.draw.polygon(surface, GOAL_MARK, flag)
 
 
 def _draw_agent(surface: pygame.Surface, position: Position, cell: int) -> None:
     center = (position[1] * cell + cell // 2, position[0] * cell + cell // 2)
     pygame.draw.circle(surface, AGENT, center, cell * 3 // 8)
-    pygame.draw.circle(surface, (255, 255, 255), center, cell * 3 // 8, width=2)
+    pygame.draw.circle(surface, AGENT_RIM, center, cell * 3 // 8, width=2)

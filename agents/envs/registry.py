@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import difflib
-import functools
+import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import gymnasium as gym
 
-from agents.envs.atari import FRAME_STACK, ale_env_ids, make_atari_env
+from agents.envs.atari import FRAME_STACK, ale_env_ids, close_ids, make_atari_env
 from agents.envs.gridworld import GridWorldEnv, load_map, parse_map
 from agents.errors import UnknownEnvError
 
@@ -33,8 +33,21 @@ class EnvDescription:
 
 
 def maps_dir() -> Path:
-    """The built-in maps: `assets/gridworlds` beside the packages (an editable or source install)."""
-    return Path(__file__).resolve().parents[2] / "assets" / "gridworlds"
+    """The folder of built-in maps: the first of `map_dirs()` that exists (else the source-tree one)."""
+    candidates = map_dirs()
+    return next((path for path in candidates if path.is_dir()), candidates[0])
+
+
+def map_dirs() -> tuple[Path, ...]:
+    """Where built-in maps may live: `assets/gridworlds` of a source or editable install, then package data
+    (`agents/envs/gridworlds` or `agents/assets/gridworlds`), then `<prefix>/share/dqn-arcade/gridworlds`."""
+    here = Path(__file__).resolve().parent
+    return (
+        here.parents[1] / "assets" / "gridworlds",
+        here / "gridworlds",
+        here.parent / "assets" / "gridworlds",
+        Path(sys.prefix) / "share" / "dqn-arcade" / "gridworlds",
+    )
 
 
 def builtin_maps() -> dict[str, Path]:
@@ -42,14 +55,9 @@ def builtin_maps() -> dict[str, Path]:
     return {path.stem: path for path in sorted(maps_dir().glob("*.txt"))}
 
 
-@functools.cache
-def _ale_ids() -> tuple[str, ...]:
-    return tuple(ale_env_ids())
-
-
 def list_env_ids() -> list[str]:
     """Built-in gridworlds first, then every ALE v5 game."""
-    return [GRIDWORLD_PREFIX + name for name in builtin_maps()] + list(_ale_ids())
+    return [GRIDWORLD_PREFIX + name for name in builtin_maps()] + ale_env_ids()
 
 
 def env_kind(env_id: str) -> EnvKind:
@@ -60,20 +68,20 @@ def env_kind(env_id: str) -> EnvKind:
 def make_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | None = None,
              map_text: str | None = None) -> gym.Env:
     """Build the environment an id names; `map_text` stands in for a map file that no longer exists."""
-    if env_id.startswith(GRIDWORLD_PREFIX):
-        name = env_id[len(GRIDWORLD_PREFIX):]
-        path = builtin_maps().get(name)
-        if path is None:
-            raise _unknown(env_id)
-        env: gym.Env = GridWorldEnv(load_map(path), render_mode=render_mode)
-    elif env_id.startswith("ALE/"):
-        if env_id not in _ale_ids():
-            raise _unknown(env_id)
-        env = make_atari_env(env_id, render_mode=render_mode, seed=seed)
-    elif env_id.endswith(".txt"):
+    env: gym.Env
+    if env_id.endswith(".txt"):
         grid = load_map(env_id) if map_text is None or Path(env_id).is_file() else parse_map(
             map_text, source=env_id, name=Path(env_id).stem)
         env = GridWorldEnv(grid, render_mode=render_mode)
+    elif env_id.startswith(GRIDWORLD_PREFIX):
+        path = builtin_maps().get(env_id[len(GRIDWORLD_PREFIX):])
+        if path is None:
+            raise _unknown(env_id)
+        env = GridWorldEnv(load_map(path), render_mode=render_mode)
+    elif env_id.startswith("ALE/"):
+        if env_id not in ale_env_ids():
+            raise _unknown(env_id)
+        env = make_atari_env(env_id, render_mode=render_mode, seed=seed)
     else:
         raise _unknown(env_id)
     if seed is not None:
@@ -95,17 +103,25 @@ def describe_env(env_id: str, env: gym.Env) -> EnvDescription:
 
 
 def display_name(env_id: str) -> str:
-    """"ALE/MontezumaRevenge-v5" -> "MontezumaRevenge"; "gridworld/four-rooms" -> "Four rooms"."""
+    """"ALE/SpaceInvaders-v5" -> "Space Invaders"; "gridworld/four-rooms" -> "Four rooms"."""
     if env_id.startswith("ALE/"):
-        return env_id[4:].rsplit("-v", 1)[0]
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", _game(env_id))
     stem = Path(env_id).stem if env_id.endswith(".txt") else env_id[len(GRIDWORLD_PREFIX):]
-    return stem.replace("-", " ").replace("_", " ").capitalize()
+    return stem.replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+def _game(env_id: str) -> str:
+    """"ALE/Pong-v5" -> "Pong"."""
+    return env_id[len("ALE/"):].rsplit("-v", 1)[0]
+
+
+def suggestions(env_id: str, limit: int = 3) -> list[str]:
+    """Known ids close to `env_id` (any case, any prefix or version), best first."""
+    return close_ids(env_id, list_env_ids(), limit)
 
 
 def _unknown(env_id: str) -> UnknownEnvError:
-    known = list_env_ids()
-    by_lower = {k.lower(): k for k in known}
-    matches = difflib.get_close_matches(env_id.lower(), list(by_lower), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(by_lower[m] for m in matches)}?" if matches else \
+    matches = suggestions(env_id)
+    hint = f"; did you mean {', '.join(matches)}?" if matches else \
         "; run 'dqn-arcade envs' for the list (or give a path to a .txt map)"
     return UnknownEnvError(f"unknown environment '{env_id}'{hint}")

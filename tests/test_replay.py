@@ -1,0 +1,480 @@
+"""The frame-once replay ring against ground truth produced by gymnasium's own FrameStackObservation.
+
+A scripted toy environment emits small frames whose pixels encode their stream and a unique frame id;
+wrapped in FrameStackObservation(4) it yields exactly the stacks an Atari env yields (padding at reset by
+repeating the first frame). Every transition's reward is its unique id, so each sampled row is looked up
+in a dict of what was added and compared byte for byte; each transition also records the absolute
+positions (frames written before it) that decide whether the ring still holds it and its stack history.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.wrappers import FrameStackObservation
+
+from agents.replay import ReplayBuffer, ReplaySummary
+from agents.types import Batch
+
+FRAME = (3, 4)
+K = 4
+N_ACTIONS = 6
+
+
+def encoded_frame(stream: int, frame_id: int) -> np.ndarray:
+    """A frame whose pixels name it: [0,0] stream, [0,1:3] id, the rest a pattern of the id."""
+    frame = np.full(FRAME, (frame_id * 7 + 3) % 256, np.uint8)
+    frame[0, 0] = stream
+    frame[0, 1], frame[0, 2] = divmod(frame_id, 256)
+    return frame
+
+
+class ScriptedFrames(gym.Env):
+    """Plays episodes from a script: '.' step, 'T' terminate, 'X' truncate, 'L' lose a life (no reset)."""
+
+    observation_space = gym.spaces.Box(0, 255, FRAME, np.uint8)
+    action_space = gym.spaces.Discrete(N_ACTIONS)
+
+    def __init__(self, stream: int, script: list[str]) -> None:
+        self.stream, self.script = stream, script
+        self.episode, self.step_in_episode, self.frame_id = -1, 0, 0
+
+    def _frame(self) -> np.ndarray:
+        self.frame_id += 1
+        return encoded_frame(self.stream, self.frame_id)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.episode, self.step_in_episode = self.episode + 1, 0
+        return self._frame(), {}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        kind = self.script[self.episode][self.step_in_episode]
+        self.step_in_episode += 1
+        return self._frame(), 0.0, kind == "T", kind == "X", {"life_lost": kind == "L"}
+
+
+@dataclass
+class Step:
+    """One added transition, with where its frames went in its stream (absolute, before wrapping)."""
+
+    tid: int
+    stream: int
+    obs: np.ndarray
+    action: int
+    next_obs: np.ndarray
+    terminated: bool
+    """The learning terminal (true terminal or lost life): what Batch.dones must say."""
+    truncated: bool
+    episode_end: bool
+    pos: int
+    """Frames the stream had written before obs's newest frame: its slot is pos % ring."""
+    history: int
+    """Position of the oldest frame obs's stack needs (its episode's first frame at most k - 1 back)."""
+
+
+class Player:
+    """Drives one ScriptedFrames stream through FrameStackObservation and records the ground truth."""
+
+    def __init__(self, stream: int, script: list[str], first_tid: int, k: int = K) -> None:
+        self.env = FrameStackObservation(ScriptedFrames(stream, script), k)
+        self.stream, self.k, self.tid = stream, k, first_tid
+        self.steps_left = sum(len(episode) for episode in script)
+        self.obs: np.ndarray | None = None
+        self.written = 0
+        self.episode_start = 0
+
+    def step(self) -> Step:
+        if self.obs is None:
+            self.obs = np.array(self.env.reset()[0])
+            self.episode_start = self.written
+            self.written += 1
+        action = self.tid % N_ACTIONS
+        next_obs, _, terminated, truncated, info = self.env.step(action)
+        next_obs = np.array(next_obs)  # a copy: the truth must not change under us
+        pos = self.written - 1
+        history = max(self.episode_start, pos - (self.k - 1))
+        step = Step(self.tid, self.stream, self.obs, action, next_obs, bool(terminated or info["life_lost"]),
+                    bool(truncated), bool(terminated or truncated), pos, history)
+        self.written += 1
+        self.tid += 1
+        self.steps_left -= 1
+        self.obs = None if step.episode_end else next_obs
+        return step
+
+
+def add(buffer: ReplayBuffer, steps: list[Step]) -> None:
+    """One add: unbatched for a single stream, else batched along a leading stream axis."""
+    if len(steps) == 1 and buffer.num_envs == 1:
+        s = steps[0]
+        buffer.add(s.obs, s.action, float(s.tid), s.next_obs, s.terminated, s.truncated,
+                   episode_end=s.episode_end)
+        return
+    buffer.add(np.stack([s.obs for s in steps]), np.array([s.action for s in steps]),
+               np.array([s.tid for s in steps], np.float32), np.stack([s.next_obs for s in steps]),
+               np.array([s.terminated for s in steps]), np.array([s.truncated for s in steps]),
+               episode_end=np.array([s.episode_end for s in steps]))
+
+
+def check_batch(buffer: ReplayBuffer, batch: Batch, truth: dict[int, Step]) -> set[int]:
+    """Every row equals, byte for byte, the transition its reward names; returns the ids seen."""
+    assert batch.observations.dtype == np.uint8 and batch.next_observations.dtype == np.uint8
+    assert batch.actions.dtype == np.int64 and batch.indices.dtype == np.int64
+    assert batch.rewards.dtype == np.float32 and batch.dones.dtype == np.float32
+    shape = (len(batch.rewards), *buffer.obs_shape)
+    assert batch.observations.shape == batch.next_observations.shape == shape
+    seen = set()
+    for row, reward in enumerate(batch.rewards.tolist()):
+        step = truth[int(reward)]
+        seen.add(step.tid)
+        np.testing.assert_array_equal(batch.observations[row], step.obs, err_msg=f"obs of {step.tid}")
+        np.testing.assert_array_equal(batch.next_observations[row], step.next_obs,
+                                      err_msg=f"next_obs of {step.tid}")
+        assert batch.actions[row] == step.action
+        assert batch.dones[row] == float(step.terminated)
+        assert batch.indices[row] == step.stream * buffer.ring + step.pos % buffer.ring
+    return seen
+
+
+SCRIPT = ["....T", "..X", "..L...L..T", "T", "X", "....L....X", ".....T", "L.T"]
+
+
+def fill(buffer: ReplayBuffer, script: list[str]) -> dict[int, Step]:
+    player = Player(0, script, first_tid=0, k=buffer.frame_stack)
+    truth = {}
+    while player.steps_left:
+        step = player.step()
+        add(buffer, [step])
+        truth[step.tid] = step
+    return truth
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+
+def test_atari_shaped_buffer_stores_one_frame_per_transition() -> None:
+    buffer = ReplayBuffer(10_000, (4, 84, 84), frame_stack=4, n_actions=18)
+    assert buffer.frames.shape == (1, 10_000, 84, 84) and buffer.frames.dtype == np.uint8
+    assert buffer.actions.dtype == np.uint8
+    by_hand = 10_000 * (84 * 84 + 1 + 4 + 4) + 8 + 8 + 1  # frame, action, reward, 4 flag bytes; per stream
+    assert buffer.nbytes == by_hand
+    assert buffer.bytes_per_transition == pytest.approx(by_hand / 10_000)
+    assert buffer.bytes_per_transition <= 7200
+    unknown_actions = ReplayBuffer(10_000, (4, 84, 84), frame_stack=4)
+    assert unknown_actions.actions.dtype == np.int16 and unknown_actions.bytes_per_transition <= 7200
+
+
+def test_capacity_is_split_evenly_between_streams() -> None:
+    buffer = ReplayBuffer(1001, (K, *FRAME), frame_stack=K, num_envs=4)
+    assert (buffer.ring, buffer.capacity, buffer.num_envs) == (250, 1000, 4)
+    assert buffer.frames.shape == (4, 250, *FRAME)
+
+
+def test_each_step_writes_one_frame_and_an_episode_one_more() -> None:
+    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K)
+    truth = fill(buffer, ["...T", "..X"])
+    assert buffer.written[0] == 4 + 1 + 3 + 1 and len(buffer) == len(truth) == 7
+    first_ids = [encoded_frame(0, i)[0, 2] for i in range(1, 10)]
+    assert buffer.frames[0, :9, 0, 2].tolist() == first_ids
+    assert buffer.first[0, :9].tolist() == [True, False, False, False, False, True, False, False, False]
+    assert buffer.valid[0, :9].tolist() == [True, True, True, True, False, True, True, True, False]
+
+
+def test_invalid_construction_and_input() -> None:
+    with pytest.raises(ValueError):
+        ReplayBuffer(100, (3, 84, 84), frame_stack=4)
+    with pytest.raises(ValueError):
+        ReplayBuffer(3, (K, *FRAME), frame_stack=K, num_envs=2)
+    buffer = ReplayBuffer(10, (K, *FRAME), frame_stack=K, n_actions=N_ACTIONS)
+    obs = np.zeros((K, *FRAME), np.uint8)
+    with pytest.raises(ValueError):
+        buffer.add(obs[:, :2], 0, 0.0, obs[:, :2], False, False)
+    with pytest.raises(ValueError):
+        buffer.add(obs, N_ACTIONS, 0.0, obs, False, False)
+    assert len(buffer) == 0 and buffer.written[0] == 0
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(4)
+
+
+# -------------------------------------------------------------------------------------------- sampling
+
+
+def test_sampled_stacks_equal_what_frame_stack_observation_produced() -> None:
+    buffer = ReplayBuffer(200, (K, *FRAME), frame_stack=K, seed=0)
+    truth = fill(buffer, SCRIPT)
+    assert len(buffer) == buffer.size == len(truth)
+    seen: set[int] = set()
+    for _ in range(20):
+        batch = buffer.sample(32)
+        np.testing.assert_array_equal(buffer.last_sampled, batch.indices)
+        seen |= check_batch(buffer, batch, truth)
+    assert seen == set(truth)
+
+
+def test_episode_start_is_padded_with_its_first_frame() -> None:
+    buffer = ReplayBuffer(50, (K, *FRAME), frame_stack=K, seed=1)
+    truth = fill(buffer, ["..T", "...X"])
+    start = truth[3]  # the second episode's first step: its stack is the reset frame four times
+    assert all((start.obs[i] == start.obs[-1]).all() for i in range(K))
+    batch = buffer.sample(400)
+    row = np.flatnonzero(batch.rewards == 3)[0]
+    np.testing.assert_array_equal(batch.observations[row], np.stack([start.obs[-1]] * K))
+    np.testing.assert_array_equal(batch.next_observations[row][:3], np.stack([start.obs[-1]] * 3))
+
+
+def test_terminated_is_a_done_and_truncated_keeps_its_true_next_obs() -> None:
+    buffer = ReplayBuffer(30, (K, *FRAME), frame_stack=K, seed=3)
+    truth = fill(buffer, ["..X", ".L.T"])
+    batch = buffer.sample(400)
+    row = {int(r): i for i, r in enumerate(batch.rewards)}
+    assert set(row) == set(range(7))
+    assert [batch.dones[row[t]] for t in range(7)] == [0, 0, 0, 0, 1, 0, 1]  # X: no done; L and T: done
+    truncated_next = batch.next_observations[row[2]]
+    np.testing.assert_array_equal(truncated_next, truth[2].next_obs)
+    assert truncated_next[-1, 0, 2] != truth[3].obs[-1, 0, 2]  # the final frame, not the next reset frame
+    # the lost life does not restart the stack: the step after it sees frames from before it
+    assert len({int(f[0, 2]) for f in batch.observations[row[5]]}) == 3
+
+
+def test_wrap_around_samples_exactly_the_transitions_whose_history_survives() -> None:
+    ring = 23
+    buffer = ReplayBuffer(ring, (K, *FRAME), frame_stack=K, seed=2)
+    player = Player(0, SCRIPT * 4, first_tid=0)
+    truth: dict[int, Step] = {}
+    while player.steps_left:
+        step = player.step()
+        add(buffer, [step])
+        truth[step.tid] = step
+        oldest = player.written - ring  # position of the oldest frame still in the ring
+        assert len(buffer) == sum(s.pos >= oldest for s in truth.values())
+        intact = {t for t, s in truth.items() if s.history >= oldest}
+        assert check_batch(buffer, buffer.sample(64), truth) <= intact
+    assert player.written > 4 * ring
+    seen: set[int] = set()
+    for _ in range(40):
+        seen |= check_batch(buffer, buffer.sample(64), truth)
+    assert seen == intact  # and every intact one is reachable, not only those clear of a k-1 border
+
+
+def test_two_streams_interleave_without_mixing_frames() -> None:
+    players = [Player(0, ["...T", ".L.....X", "..T", "T", "..T"], 0),
+               Player(1, ["T", "..X", "......T", "....T", "..T"], 1000)]
+    assert players[0].steps_left == players[1].steps_left == 19
+    buffer = ReplayBuffer(2 * 13, (K, *FRAME), frame_stack=K, num_envs=2, seed=5)
+    truth: dict[int, Step] = {}
+    while players[0].steps_left:
+        steps = [p.step() for p in players]
+        add(buffer, steps)
+        truth.update({s.tid: s for s in steps})
+        batch = buffer.sample(32)
+        check_batch(buffer, batch, truth)
+        stream = batch.indices // buffer.ring
+        assert (batch.observations[:, :, 0, 0] == stream[:, None]).all()
+        assert (batch.next_observations[:, :, 0, 0] == stream[:, None]).all()
+    assert set((buffer.sample(64).indices // buffer.ring).tolist()) == {0, 1}
+
+
+def test_single_frame_gridworld_observations_are_stored_whole() -> None:
+    shape = (4, 3, 5)
+    buffer = ReplayBuffer(8, shape, frame_stack=1, seed=6)
+    assert buffer.frame_shape == shape
+
+    def grid(i: int) -> np.ndarray:
+        obs = np.zeros(shape, np.uint8)
+        obs[1].flat[i % 15] = 1
+        obs[3, 2, 4] = i
+        return obs
+
+    history = []
+    obs, next_id, written, starting = grid(0), 1, 0, True
+    for t in range(20):
+        nxt, next_id = grid(next_id), next_id + 1
+        terminated, truncated = t % 6 == 5, t % 6 == 2
+        buffer.add(obs, t % 4, float(t), nxt, terminated, truncated)
+        written += 2 if starting else 1
+        history.append((obs, nxt, terminated, written - 2))  # the obs went to position written - 2
+        starting = terminated or truncated
+        obs, next_id = (grid(next_id), next_id + 1) if starting else (nxt, next_id)
+    stored = {t for t, h in enumerate(history) if h[3] >= written - 8}
+    assert len(buffer) == len(stored) == 5  # 8 slots: the 7 newest transitions less 2 episode-end frames
+    batch = buffer.sample(200)
+    assert batch.observations.shape == (200, *shape)
+    rows = batch.rewards.astype(int)
+    assert set(rows.tolist()) == stored
+    for row, t in enumerate(rows):
+        np.testing.assert_array_equal(batch.observations[row], history[t][0])
+        np.testing.assert_array_equal(batch.next_observations[row], history[t][1])
+        assert batch.actions[row] == t % 4 and batch.dones[row] == float(history[t][2])
+
+
+def test_sampling_is_uniform_over_transitions() -> None:
+    buffer = ReplayBuffer(64, (K, *FRAME), frame_stack=K, seed=11)
+    truth = fill(buffer, ["....T", "..X", "T", "........X"])
+    counts = np.bincount(buffer.sample(40_000).rewards.astype(int), minlength=len(truth))
+    assert counts.min() > 0.85 * 40_000 / len(truth) and counts.max() < 1.15 * 40_000 / len(truth)
+
+
+def test_a_ring_too_small_for_its_stacks_raises_instead_of_hanging() -> None:
+    buffer = ReplayBuffer(3, (K, *FRAME), frame_stack=K, seed=0)
+    fill(buffer, ["......T"])
+    assert len(buffer) == 2
+    with pytest.raises(ValueError, match="can be sampled"):
+        buffer.sample(4)
+
+
+def test_a_held_batch_is_never_overwritten_by_the_next_sample() -> None:
+    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K, seed=12)
+    truth = fill(buffer, SCRIPT)
+    held = buffer.sample(16)
+    copy = {field: getattr(held, field).copy() for field in Batch._fields}
+    for _ in range(5):
+        check_batch(buffer, buffer.sample(16), truth)
+    for field in Batch._fields:
+        np.testing.assert_array_equal(getattr(held, field), copy[field])
+    check_batch(buffer, held, truth)
+
+
+# ---------------------------------------------------------------------------------------- inspecting
+
+
+def test_recent_is_newest_first_and_summary_marks_the_last_batch() -> None:
+    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K, seed=8)
+    truth = fill(buffer, SCRIPT)
+    newest = sorted(truth, reverse=True)
+    recent = buffer.recent(7)
+    assert [int(r.reward) for r in recent] == newest[:7]
+    for item in recent:
+        step = truth[int(item.reward)]
+        np.testing.assert_array_equal(item.obs_frame, step.obs[-1])
+        assert (item.action, item.terminated, item.truncated) == (step.action, step.terminated,
+                                                                  step.truncated)
+        assert item.index == step.pos
+    assert len(buffer.recent(1000)) == len(truth)
+    assert buffer.rewards_stored().tolist() == newest
+    assert buffer.rewards_stored(5).tolist() == newest[:5]
+
+    assert buffer.summary(4).recent_sampled == (False,) * 4
+    batch = buffer.sample(16)
+    summary = buffer.summary(n_recent=12)
+    assert isinstance(summary, ReplaySummary)
+    assert (summary.size, summary.capacity, summary.nbytes) == (len(truth), 100, buffer.nbytes)
+    assert summary.recent_sampled == tuple(r.index in set(batch.indices.tolist()) for r in summary.recent)
+    assert summary.reward_values.tolist() == newest
+    kept = summary.last_sampled.copy()
+    summary.recent[0].obs_frame[...] = 0  # copies: neither the buffer nor a later batch changes them
+    buffer.sample(16)
+    np.testing.assert_array_equal(summary.last_sampled, kept)
+    np.testing.assert_array_equal(buffer.recent(1)[0].obs_frame, truth[newest[0]].obs[-1])
+
+
+def test_recent_interleaves_streams_newest_first_after_wrapping() -> None:
+    players = [Player(0, ["..T", ".X"] * 4, 0), Player(1, ["....T"] * 4, 1000)]
+    buffer = ReplayBuffer(2 * 9, (K, *FRAME), frame_stack=K, num_envs=2)
+    order: list[int] = []
+    while players[0].steps_left:
+        steps = [p.step() for p in players]
+        add(buffer, steps)
+        order = [s.tid for s in steps] + order
+    recent = [int(r.reward) for r in buffer.recent(100)]
+    assert len(recent) == len(buffer)
+    stored = set(recent)
+    assert recent == [t for t in order if t in stored]
+    assert recent[:2] == order[:2]
+
+
+# --------------------------------------------------------------------------------------------- saving
+
+
+def round_trip(state: dict[str, np.ndarray]) -> dict[str, Any]:
+    saved = io.BytesIO()
+    np.savez(saved, **state)
+    saved.seek(0)
+    with np.load(saved, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
+
+
+def assert_same_batches(a: ReplayBuffer, b: ReplayBuffer, batches: int = 3) -> None:
+    for _ in range(batches):
+        x, y = a.sample(16), b.sample(16)
+        for field in Batch._fields:
+            np.testing.assert_array_equal(getattr(x, field), getattr(y, field), err_msg=field)
+
+
+def test_state_dict_round_trip_samples_and_stores_identically() -> None:
+    original = ReplayBuffer(17, (K, *FRAME), frame_stack=K, seed=7)
+    fill(original, SCRIPT * 2)
+    original.sample(8)
+    state = original.state_dict()
+    assert all(isinstance(v, np.ndarray) and v.dtype != object for v in state.values())
+    restored = ReplayBuffer(17, (K, *FRAME), frame_stack=K, seed=99)
+    restored.load_state_dict(round_trip(state))
+    assert len(restored) == len(original)
+    np.testing.assert_array_equal(restored.last_sampled, original.last_sampled)
+    for x, y in zip(restored.recent(5), original.recent(5), strict=True):
+        np.testing.assert_array_equal(x.obs_frame, y.obs_frame)
+        assert x[1:] == y[1:]
+    assert_same_batches(original, restored)
+    extra = Player(0, ["..T", "X"], first_tid=500)
+    while extra.steps_left:
+        step = extra.step()
+        add(original, [step])
+        add(restored, [step])
+    assert_same_batches(original, restored)
+
+
+def test_a_save_with_episode_start_flags_instead_of_ages_still_loads() -> None:
+    original = ReplayBuffer(19, (K, *FRAME), frame_stack=K, seed=13)
+    fill(original, SCRIPT * 2)
+    legacy = dict(original.state_dict())
+    legacy["first"] = original.first
+    del legacy["age"], legacy["layout"]
+    restored = ReplayBuffer(19, (K, *FRAME), frame_stack=K)
+    restored.load_state_dict(round_trip(legacy))
+    np.testing.assert_array_equal(restored.first, original.first)
+    assert_same_batches(original, restored)
+
+
+def test_load_state_dict_rejects_another_layout() -> None:
+    with pytest.raises(ValueError):
+        ReplayBuffer(20, (K, *FRAME), frame_stack=K).load_state_dict(
+            ReplayBuffer(10, (K, *FRAME), frame_stack=K).state_dict())
+    with pytest.raises(ValueError):
+        ReplayBuffer(20, (K, *FRAME), frame_stack=K).load_state_dict(
+            ReplayBuffer(20, (K, *FRAME), frame_stack=K, num_envs=2).state_dict())
+
+
+def test_batch_storage_is_recycled_only_once_nothing_refers_to_it() -> None:
+    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K, seed=14)
+    truth = fill(buffer, SCRIPT)
+    first = buffer.sample(8)
+    address = first.observations.ctypes.data
+    view = first.next_observations[2:]  # a view alone (or a torch.from_numpy tensor) keeps it in use
+    expected = view.copy()
+    del first
+    second = buffer.sample(8)
+    assert second.observations.ctypes.data != address
+    np.testing.assert_array_equal(view, expected)
+    address = second.observations.ctypes.data
+    del second, view
+    third = buffer.sample(8)
+    assert third.observations.ctypes.data == address  # released: reused, no new allocation
+    check_batch(buffer, third, truth)
+
+
+def test_a_corrupt_state_leaves_the_buffer_untouched() -> None:
+    buffer = ReplayBuffer(30, (K, *FRAME), frame_stack=K, seed=15)
+    fill(buffer, SCRIPT[:3])
+    before = {name: np.copy(value) for name, value in buffer.state_dict().items()}
+    other = ReplayBuffer(30, (K, *FRAME), frame_stack=K, seed=16)
+    fill(other, SCRIPT[3:])
+    corrupt = dict(other.state_dict())
+    corrupt["rng"] = np.frombuffer(b"{not json", dtype=np.uint8)
+    with pytest.raises(ValueError):
+        buffer.load_state_dict(corrupt)
+    for name, value in buffer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
