@@ -199,11 +199,11 @@ def test_attention_message_for_other_networks(qtbot, description: EnvDescription
 def test_attention_overlay_signal(qtbot) -> None:
     panel = AttentionPanel()
     qtbot.addWidget(panel)
-    assert not panel.overlay_enabled()
+    assert not panel.overlay_enabled
     with qtbot.waitSignal(panel.overlay_toggled) as blocker:
         panel.overlay_check.setChecked(True)
     assert blocker.args == [True]
-    assert panel.overlay_enabled()
+    assert panel.overlay_enabled
 
 
 # ---------------------------------------------------------------------------------------------- replay
@@ -270,3 +270,29 @@ def test_training_epsilon_only_when_steps_advance(qtbot) -> None:
         panel.show_frame(make_frame(GRID, step=500, episodes=0, updates=0, replay=False))
     assert panel.curve_lengths()["epsilon"] == 1
     assert panel.curve_lengths()["return"] == 0
+
+
+def test_training_long_runs_stay_complete(qtbot, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunked return dots and throttled long lines still end up showing every point."""
+    import app.panels.training as training
+
+    monkeypatch.setattr(training, "DOT_CHUNK", 50)
+    monkeypatch.setattr(training, "LONG_CURVE", 100)
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.reset(GRID, "dqn", "mlp")
+    frames = [make_frame(GRID, step=100 * i, episodes=7, updates=30, replay=False, seed=i)
+              for i in range(1, 41)]
+    for frame in frames:
+        panel.show_frame(frame)
+    expected = [e.episode_return for frame in frames for e in frame.new_episodes]
+    x, y = panel.curve_data("return")
+    np.testing.assert_array_equal(y, expected)
+    assert len(x) == 280 and len(panel.return_dots.chunks) == 6
+    assert len(panel.curve_data("loss")[0]) < 1200, "a 1,200-point line is not redrawn on every frame"
+    quiet = make_frame(GRID, step=100_000, episodes=0, updates=0, replay=False)
+    for _ in range(13):
+        panel.show_frame(quiet)
+    assert len(panel.curve_data("loss")[0]) == panel.curve_lengths()["loss"] == 1200
+    panel.reset(GRID, "dqn", "mlp")
+    assert len(panel.curve_data("return")[0]) == 0 and not panel.return_dots.chunks

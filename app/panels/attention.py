@@ -117,6 +117,7 @@ class AttentionPanel(QWidget):
         self._redraw()
         self._show_grid(frame)
 
+    @property
     def overlay_enabled(self) -> bool:
         """Whether the user asked for the map over the game view."""
         return self.overlay_check.isChecked()

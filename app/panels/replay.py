@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QSize, Qt
-from PySide6.QtGui import QBrush, QColor, QPixmap
+from PySide6.QtGui import QBrush, QColor, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
@@ -193,6 +193,7 @@ class ReplayPanel(QWidget):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.stack)
         self._frames_seen = 0
+        self._split_once = False
 
     def _make_table(self) -> QTableView:
         table = QTableView(self)
@@ -219,10 +220,10 @@ class ReplayPanel(QWidget):
         splitter = QSplitter(Qt.Orientation.Horizontal, content)
         splitter.addWidget(self.table)
         splitter.addWidget(self.histogram)
-        splitter.setStretchFactor(0, 1)
+        splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([300, 120])
-        self.histogram.setMinimumWidth(120)
+        self.histogram.setMinimumSize(120, 90)
+        self.splitter = splitter
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -266,6 +267,18 @@ class ReplayPanel(QWidget):
         return self.stack.currentWidget() is self.message
 
     # ------------------------------------------------------------------------------ drawing
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        """Histogram beside the table in a wide dock, under it in a narrow one, so that long action
+        names (UPRIGHTFIRE) keep their room."""
+        super().resizeEvent(event)
+        wide = event.size().width() >= 1.4 * event.size().height()
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.splitter.orientation() or not self._split_once:
+            self._split_once = True
+            self.splitter.setOrientation(orientation)
+            total = event.size().width() if wide else event.size().height()
+            self.splitter.setSizes([int(total * 0.65), int(total * 0.35)])
 
     def _show_fill(self, summary: ReplaySummary) -> None:
         self.fill.setRange(0, max(1, summary.capacity))

@@ -1,7 +1,9 @@
 """Live learning curves: episode return, TD loss, exploration rate and mean Q against agent steps.
 
 Points accumulate in preallocated NumPy arrays that double when full, and a curve is handed to
-pyqtgraph (clip-to-view, automatic downsampling) only when something new arrived, so long runs stay cheap.
+pyqtgraph (clip-to-view, automatic downsampling) only when something new arrived, so long runs stay cheap:
+a curve of more than LONG_CURVE points is redrawn on every few frames only, and the return dots are
+appended in fixed-size scatter chunks instead of being rebuilt.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ AVERAGE_COLOUR = (230, 120, 20)
 LOSS_COLOUR = (200, 40, 60)
 EPSILON_COLOUR = (46, 150, 90)
 MEAN_Q_COLOUR = (90, 80, 190)
+LONG_CURVE = 100_000
+"""Above this many points a line is redrawn every (points // LONG_CURVE + 1) frames; a redraw is O(points)."""
+DOT_CHUNK = 2_000
+"""Return dots per scatter item; appending to a scatter copies all its points, so chunks keep that bounded."""
 
 
 class Series:
@@ -66,6 +72,41 @@ def _style_plot(plot: pg.PlotItem, title: str, tip: str) -> None:
     plot.setToolTip(tip)
 
 
+class ReturnDots:
+    """One dot per finished episode, kept in scatter items of at most DOT_CHUNK points each."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot = plot
+        self.chunks: list[pg.ScatterPlotItem] = []
+        self.drawn = 0
+
+    def clear(self) -> None:
+        for chunk in self.chunks:
+            self.plot.removeItem(chunk)
+        self.chunks = []
+        self.drawn = 0
+
+    def extend_to(self, series: Series) -> None:
+        """Add the dots of the series' points not drawn yet."""
+        while self.drawn < series.size:
+            if not self.chunks or len(self.chunks[-1].data) >= DOT_CHUNK:
+                chunk = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(*RETURN_COLOUR, 150))
+                chunk.setZValue(-1)  # under the moving average
+                self.plot.addItem(chunk)
+                self.chunks.append(chunk)
+            room = DOT_CHUNK - len(self.chunks[-1].data)
+            end = min(series.size, self.drawn + room)
+            self.chunks[-1].addPoints(x=series.xs()[self.drawn:end], y=series.ys()[self.drawn:end])
+            self.drawn = end
+
+    def data(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every dot's (x, y), in order."""
+        if not self.chunks:
+            return np.zeros(0), np.zeros(0)
+        xs, ys = zip(*(chunk.getData() for chunk in self.chunks), strict=True)
+        return np.concatenate(xs), np.concatenate(ys)
+
+
 class TrainingPanel(QWidget):
     """Episode returns (with a moving average), TD loss, epsilon and mean Q as the agent trains."""
 
@@ -77,6 +118,8 @@ class TrainingPanel(QWidget):
         self.epsilon = Series()
         self.mean_q = Series()
         self.episode_count = 0
+        self._frames = 0
+        self._dirty: set[str] = set()
         self.speed_label = QLabel("– steps/s", self)
         self.speed_label.setToolTip("Environment steps per second over the last second or so.")
         self.episodes_label = QLabel("0 episodes", self)
@@ -121,9 +164,8 @@ class TrainingPanel(QWidget):
 
     def _make_curves(self, plots: dict[str, pg.PlotItem]) -> dict[str, pg.PlotDataItem]:
         self.plots = plots
+        self.return_dots = ReturnDots(plots["return"])
         return {
-            "return": plots["return"].plot(pen=None, symbol="o", symbolSize=4, symbolPen=None,
-                                           symbolBrush=pg.mkBrush(*RETURN_COLOUR, 150)),
             "average": plots["return"].plot(pen=pg.mkPen(AVERAGE_COLOUR, width=2), antialias=True),
             "loss": plots["loss"].plot(pen=pg.mkPen(LOSS_COLOUR, width=1.2), antialias=True),
             "epsilon": plots["epsilon"].plot(pen=pg.mkPen(EPSILON_COLOUR, width=2), antialias=True),
@@ -144,6 +186,8 @@ class TrainingPanel(QWidget):
         self.episodes_label.setText("0 episodes")
         for curve in self._curves.values():
             curve.setData([], [])
+        self.return_dots.clear()
+        self._dirty.clear()
 
     def show_frame(self, frame: ViewFrame) -> None:
         """Append what happened since the last frame; redraw only the curves that changed."""
@@ -168,6 +212,8 @@ class TrainingPanel(QWidget):
 
     def curve_data(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The (x, y) arrays the named curve was last given (before clipping and downsampling)."""
+        if name == "return":
+            return self.return_dots.data()
         x, y = self._curves[name].getOriginalDataset()
         empty = np.zeros(0)
         return (empty if x is None else x), (empty if y is None else y)
@@ -189,7 +235,15 @@ class TrainingPanel(QWidget):
         return bool(frame.new_updates)
 
     def _redraw(self, changed: set[str]) -> None:
-        series = {"return": self.returns, "average": self.average, "loss": self.loss,
-                  "epsilon": self.epsilon, "mean_q": self.mean_q}
-        for name in changed:
-            self._curves[name].setData(series[name].xs(), series[name].ys())
+        """Draw the changed curves; a very long one waits for its turn (and is then drawn in full)."""
+        self._frames += 1
+        self._dirty |= changed
+        if "return" in self._dirty:
+            self.return_dots.extend_to(self.returns)
+        series = {"average": self.average, "loss": self.loss, "epsilon": self.epsilon, "mean_q": self.mean_q}
+        for name in self._dirty & series.keys():
+            points = series[name]
+            if self._frames % (points.size // LONG_CURVE + 1) == 0:
+                self._curves[name].setData(points.xs(), points.ys())
+                self._dirty.discard(name)
+        self._dirty.discard("return")
