@@ -1,0 +1,422 @@
+"""The game picture: the environment frame with overlays, composited by pygame, painted by Qt.
+
+`compose` draws on off-screen pygame Surfaces only (pygame.display is never touched, so no second
+window and no SDL video driver is needed); `GameView` paints the result scaled to fit with the aspect
+kept and without smoothing, so Atari pixels and gridworld cells stay sharp at any window size.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import pygame  # noqa: E402
+from PySide6.QtCore import QRect, QRectF, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QImage, QPainter, QPaintEvent  # noqa: E402
+from PySide6.QtWidgets import QSizePolicy, QWidget  # noqa: E402
+
+from app.qt_image import array_to_qimage  # noqa: E402
+from app.view_frame import ViewFrame  # noqa: E402
+
+TARGET_SIDE = 600
+"""Frames are upscaled by a whole factor to about this many pixels, so the HUD text is readable."""
+HELP_ONE_COLUMN = 8
+"""Key help with more lines than this is laid out in two columns."""
+HUD_FRACTION = 0.045
+"""The HUD band is this fraction of the board's height, so its text keeps its size when Qt scales the picture."""
+_ARROW_VECTORS = {"UP": (0.0, -1.0), "DOWN": (0.0, 1.0), "LEFT": (-1.0, 0.0), "RIGHT": (1.0, 0.0)}
+# Perceptually ordered stops (viridis) for V(s), and black-red-yellow (hot) for attention.
+_VALUE_STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float)
+_HEAT_STOPS = np.array([[0, 0, 0], [180, 20, 0], [255, 140, 0], [255, 255, 120]], float)
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What the game view draws on top of (or instead of) the environment frame."""
+
+    network_input: bool = False
+    """Atari: show the 84x84 greyscale frame the network sees instead of the colour screen."""
+    values: bool = True
+    """Gridworld: V(s) heat map over every free cell."""
+    arrows: bool = True
+    """Gridworld: the greedy action in every free cell."""
+    attention: bool = False
+    """The attention network's weights as a semi-transparent heat map."""
+    attention_head: int | None = None
+    """Which head to show; None averages the heads."""
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> pygame.font.Font:
+    """Fonts are loaded once per size: opening the font file 30 times a second shows up in profiles."""
+    if not pygame.font.get_init():
+        pygame.font.init()
+    return pygame.font.Font(None, size)
+
+
+def colormap(values: np.ndarray, stops: np.ndarray = _VALUE_STOPS) -> np.ndarray:
+    """Map values in [0, 1] to uint8 RGB by linear interpolation between colour stops."""
+    x = np.clip(np.nan_to_num(values, nan=0.0), 0.0, 1.0) * (len(stops) - 1)
+    low = np.floor(x).astype(int).clip(0, len(stops) - 2)
+    t = (x - low)[..., None]
+    return ((1 - t) * stops[low] + t * stops[low + 1]).astype(np.uint8)
+
+
+def _surface(rgb: np.ndarray) -> pygame.Surface:
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    return pygame.image.frombuffer(rgb.tobytes(), (rgb.shape[1], rgb.shape[0]), "RGB").copy()
+
+
+def _rgba_surface(rgb: np.ndarray, alpha: np.ndarray) -> pygame.Surface:
+    rgba = np.ascontiguousarray(np.dstack([rgb, alpha.astype(np.uint8)]))
+    return pygame.image.frombuffer(rgba.tobytes(), (rgba.shape[1], rgba.shape[0]), "RGBA").copy()
+
+
+def is_gridworld(frame: ViewFrame) -> bool:
+    return frame.description.kind == "gridworld"
+
+
+def _base_picture(frame: ViewFrame, options: ViewOptions) -> np.ndarray:
+    """The picture under the overlays: the colour frame, or the network's newest input frame."""
+    snapshot = frame.snapshot
+    if options.network_input and not is_gridworld(frame) and snapshot.observation.ndim == 3:
+        grey = np.asarray(snapshot.observation[-1], dtype=np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    picture = np.asarray(snapshot.frame, dtype=np.uint8)
+    return picture if picture.ndim == 3 else np.repeat(picture[..., None], 3, axis=2)
+
+
+def scale_factor(height: int, width: int) -> int:
+    """A whole upscaling factor, so every source pixel becomes an equal square block."""
+    return max(1, math.ceil(TARGET_SIDE / max(height, width, 1)))
+
+
+def compose(frame: ViewFrame, options: ViewOptions, status: str = "") -> np.ndarray:
+    """The composited picture, HUD line on top, as (H, W, 3) uint8."""
+    return Compositor().compose(frame, options, status)
+
+
+class Compositor:
+    """Composes frames, keeping the gridworld overlay layer until the value map changes.
+
+    The worker refreshes V(s) and the greedy actions a few times a second while the picture changes
+    every step; redrawing ~100 labels and arrows per frame would cost the GUI thread most of its time.
+    """
+
+    def __init__(self) -> None:
+        self._grid_key: tuple | None = None
+        self._grid_layer: pygame.Surface | None = None
+
+    def compose(self, frame: ViewFrame, options: ViewOptions, status: str = "") -> np.ndarray:
+        picture = _base_picture(frame, options)
+        factor = scale_factor(*picture.shape[:2])
+        size = (picture.shape[1] * factor, picture.shape[0] * factor)
+        board = pygame.transform.scale(_surface(picture), size)
+        if is_gridworld(frame):
+            board.blit(self._grid_overlay(frame, options, size), (0, 0))
+        return _finish(board, frame, options, status)
+
+    def _grid_overlay(self, frame: ViewFrame, options: ViewOptions, size: tuple[int, int]) -> pygame.Surface:
+        key = (frame.grid_values, frame.grid_actions, options.values, options.arrows, size)
+        cached = self._grid_key
+        if cached is None or cached[0] is not key[0] or cached[1] is not key[1] or cached[2:] != key[2:]:
+            self._grid_layer = grid_overlay(frame, options, size)
+            self._grid_key = key
+        assert self._grid_layer is not None
+        return self._grid_layer
+
+
+def _finish(board: pygame.Surface, frame: ViewFrame, options: ViewOptions, status: str) -> np.ndarray:
+    """Attention heat on the board, then the board under the HUD band."""
+    size = board.get_size()
+    if options.attention and frame.snapshot.evaluation is not None:
+        attention = frame.snapshot.evaluation.attention
+        if attention is not None:
+            _draw_attention(board, attention, options.attention_head, smooth=not is_gridworld(frame))
+    band = hud_height(size[1])
+    canvas = pygame.Surface((size[0], size[1] + band))
+    canvas.fill((18, 18, 24))
+    canvas.blit(board, (0, band))
+    _draw_hud(canvas, band, hud_text(frame, status))
+    data = pygame.image.tobytes(canvas, "RGB")
+    return np.frombuffer(data, np.uint8).reshape(canvas.get_height(), canvas.get_width(), 3).copy()
+
+
+def hud_text(frame: ViewFrame, status: str = "") -> str:
+    """Episode, step, return and mode: the line a person reads to follow the run."""
+    snap = frame.snapshot
+    mode = status or str(getattr(snap.mode, "value", snap.mode))
+    return (f"episode {snap.episode}   step {snap.episode_step}   return {snap.episode_return:.2f}"
+            f"   {mode}")
+
+
+def hud_height(board_height: int) -> int:
+    return max(20, round(board_height * HUD_FRACTION))
+
+
+def _draw_hud(canvas: pygame.Surface, band: int, text: str) -> None:
+    font = _font(band - 4)
+    rendered = font.render(text, True, (235, 235, 235))
+    if rendered.get_width() > canvas.get_width() - 8:
+        rendered = pygame.transform.smoothscale(
+            rendered, (canvas.get_width() - 8, max(1, rendered.get_height() * (canvas.get_width() - 8)
+                                                   // rendered.get_width())))
+    canvas.blit(rendered, (6, (band - rendered.get_height()) // 2))
+
+
+def _grid_cells(frame: ViewFrame, board: pygame.Surface) -> tuple[int, int, float, float]:
+    """Grid height, width and the cell size in board pixels (the env drew cell_pixels per cell)."""
+    height, width = frame.description.obs_shape[-2:]
+    return height, width, board.get_width() / width, board.get_height() / height
+
+
+def _terminal_cells(frame: ViewFrame) -> np.ndarray:
+    """Goal and lava cells (observation channels 2 and 3): their V(s) and arrows mean nothing."""
+    obs = np.asarray(frame.snapshot.observation)
+    if obs.ndim == 3 and obs.shape[0] >= 4:
+        return (obs[2] > 0) | (obs[3] > 0)
+    return np.zeros(obs.shape[-2:], bool)
+
+
+def grid_overlay(frame: ViewFrame, options: ViewOptions, size: tuple[int, int]) -> pygame.Surface:
+    """A transparent layer with the V(s) heat map, value labels and greedy arrows over free cells."""
+    terminal = _terminal_cells(frame)
+    layer = None
+    if options.values and frame.grid_values is not None:
+        layer = _value_layer(frame, np.where(terminal, np.nan, frame.grid_values), size)
+    if layer is None:
+        layer = pygame.Surface(size, pygame.SRCALPHA)
+    if options.arrows and frame.grid_actions is not None:
+        _draw_arrows(layer, frame, np.where(terminal, -1, frame.grid_actions))
+    return layer
+
+
+def _value_layer(frame: ViewFrame, values: np.ndarray, size: tuple[int, int]) -> pygame.Surface | None:
+    finite = np.isfinite(values)
+    if not finite.any():
+        return None
+    low, high = float(values[finite].min()), float(values[finite].max())
+    normalised = (values - low) / (high - low) if high > low else np.full(values.shape, 0.5)
+    heat = _rgba_surface(colormap(normalised), np.where(finite, 150, 0))
+    layer = pygame.transform.scale(heat, size)  # copied, not blitted: blending onto clear pixels darkens
+    _, _, cell_w, cell_h = _grid_cells(frame, layer)
+    if cell_w >= 44:
+        _draw_value_labels(layer, values, finite, cell_w, cell_h)
+    return layer
+
+
+def _draw_value_labels(board: pygame.Surface, values: np.ndarray, finite: np.ndarray,
+                       cell_w: float, cell_h: float) -> None:
+    font = _font(max(12, int(cell_h * 0.3)))
+    for row, col in zip(*np.nonzero(finite), strict=True):
+        label = font.render(f"{values[row, col]:.2f}", True, (255, 255, 255))
+        board.blit(label, (int(col * cell_w + 3), int((row + 1) * cell_h - label.get_height() - 1)))
+
+
+def _draw_arrows(board: pygame.Surface, frame: ViewFrame, actions: np.ndarray) -> None:
+    _, _, cell_w, cell_h = _grid_cells(frame, board)
+    names = [str(n).upper() for n in frame.description.action_names]
+    size = min(cell_w, cell_h)
+    for row, col in zip(*np.nonzero(actions >= 0), strict=True):
+        action = int(actions[row, col])
+        vector = _ARROW_VECTORS.get(names[action]) if action < len(names) else None
+        if vector is not None:
+            centre = ((col + 0.5) * cell_w, (row + 0.5) * cell_h - size * 0.08)
+            _arrow(board, centre, vector, size)
+
+
+def _arrow(board: pygame.Surface, centre: tuple[float, float], vector: tuple[float, float],
+           size: float) -> None:
+    dx, dy = vector
+    cx, cy = centre
+    half = size * 0.26
+    tail = (cx - dx * half, cy - dy * half)
+    tip = (cx + dx * half, cy + dy * half)
+    base = (cx + dx * half * 0.2, cy + dy * half * 0.2)
+    wing = (-dy * half * 0.55, dx * half * 0.55)
+    head = [tip, (base[0] + wing[0], base[1] + wing[1]), (base[0] - wing[0], base[1] - wing[1])]
+    width = max(2, int(size * 0.07))
+    pygame.draw.line(board, (20, 20, 20), tail, base, width + 2)
+    pygame.draw.polygon(board, (20, 20, 20), head, 2)
+    pygame.draw.line(board, (255, 255, 255), tail, base, width)
+    pygame.draw.polygon(board, (255, 255, 255), head)
+
+
+def attention_map(attention: np.ndarray, head: int | None) -> np.ndarray:
+    """The selected head's weights (or the heads' mean), scaled so the strongest cell is 1."""
+    weights = np.asarray(attention, dtype=np.float32)
+    if weights.ndim == 3:
+        weights = weights[head] if head is not None and 0 <= head < weights.shape[0] else weights.mean(axis=0)
+    peak = float(np.nanmax(weights)) if weights.size else 0.0
+    return np.clip(weights / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(weights)
+
+
+def attention_focus(attention: np.ndarray, head: int | None) -> float:
+    """0 for weights spread evenly (nothing to show), rising to 1 once the peak is 5x the uniform share.
+
+    Scaling every map to its own peak would paint an untrained network's flat attention as a bright veil.
+    """
+    weights = np.asarray(attention, dtype=np.float32)
+    if weights.ndim == 3:
+        weights = weights[head] if head is not None and 0 <= head < weights.shape[0] else weights.mean(axis=0)
+    total = float(weights.sum())
+    if weights.size == 0 or total <= 0:
+        return 0.0
+    ratio = float(weights.max()) / total * weights.size
+    return float(np.clip((ratio - 1.0) / 4.0, 0.0, 1.0))
+
+
+def _draw_attention(board: pygame.Surface, attention: np.ndarray, head: int | None, *, smooth: bool) -> None:
+    """Semi-transparent heat: the more weight on a region, the more opaque and the hotter its colour."""
+    weights = attention_map(attention, head)
+    if weights.ndim != 2:
+        return
+    heat = _rgba_surface(colormap(weights, _HEAT_STOPS), 200 * weights * attention_focus(attention, head))
+    scale = pygame.transform.smoothscale if smooth else pygame.transform.scale
+    board.blit(scale(heat, board.get_size()), (0, 0))
+
+
+class GameView(QWidget):
+    """Paints the composited frame, a placeholder before the first frame, and the key-help overlay."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.options = ViewOptions()
+        self._frame: ViewFrame | None = None
+        self._image: QImage | None = None
+        self._status = ""
+        self._placeholder = "Starting…"
+        self._help_title = ""
+        self._help_lines: list[tuple[str, str]] = []
+        self._help_visible = False
+        self._compositor = Compositor()
+        self._composed: tuple | None = None
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(240, 200)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setToolTip("The environment as the agent plays it. HUD: episode, step in the episode,"
+                        " return so far, mode and speed.\nOverlays and the key help are in the View menu.")
+
+    @property
+    def frame(self) -> ViewFrame | None:
+        return self._frame
+
+    def image(self) -> QImage | None:
+        """The last composited picture (tests and screenshots read it)."""
+        return self._image
+
+    def show_frame(self, frame: ViewFrame) -> None:
+        self._frame = frame
+        self._recompose()
+
+    def set_options(self, **changes: object) -> None:
+        """Change overlay options; the last frame is redrawn at once so toggles work while paused."""
+        self.options = replace(self.options, **changes)
+        self._recompose()
+
+    def set_status(self, text: str) -> None:
+        self._status = text
+        self._recompose()
+
+    def set_key_help(self, title: str, lines: list[tuple[str, str]]) -> None:
+        self._help_title, self._help_lines = title, list(lines)
+        self.update()
+
+    def set_key_help_visible(self, visible: bool) -> None:
+        self._help_visible = visible
+        self.update()
+
+    def clear(self, placeholder: str) -> None:
+        """Drop the picture (a new environment is starting) and show `placeholder` instead."""
+        self._frame, self._image, self._placeholder, self._composed = None, None, placeholder, None
+        self.update()
+
+    def _recompose(self) -> None:
+        """Draw the frame unless exactly this picture is already drawn (frames may repeat a snapshot)."""
+        frame = self._frame
+        if frame is not None:
+            key = (frame.snapshot, frame.grid_values, frame.grid_actions, self.options, self._status)
+            previous = self._composed
+            if previous is None or any(a is not b for a, b in zip(key[:3], previous[:3], strict=True)) \
+                    or key[3:] != previous[3:]:
+                self._image = array_to_qimage(self._compositor.compose(frame, self.options, self._status))
+                self._composed = key
+        self.update()
+
+    def image_rect(self) -> QRect:
+        """Where the picture goes: as large as fits, aspect kept, centred."""
+        if self._image is None or self._image.isNull():
+            return QRect()
+        scale = min(self.width() / self._image.width(), self.height() / self._image.height())
+        width, height = max(1, int(self._image.width() * scale)), max(1, int(self._image.height() * scale))
+        return QRect((self.width() - width) // 2, (self.height() - height) // 2, width, height)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(18, 18, 24))
+        if self._image is None:
+            painter.setPen(QColor(200, 200, 200))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+        else:
+            # Nearest-neighbour scaling: pixels and cells are the picture, blurring them hides information.
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+            painter.drawImage(self.image_rect(), self._image)
+        if self._help_visible and self._help_lines:
+            self._paint_key_help(painter)
+        painter.end()
+
+    def _help_box(self, width: float, height: float) -> QRectF:
+        """In the margin beside the picture if one is wide enough, else over its bottom-left corner.
+
+        Gridworld starts are usually top-left and goals bottom-right, so that corner hides the least.
+        """
+        picture = self.image_rect()
+        width, height = min(width, self.width() - 24), min(height, self.height() - 24)
+        if picture.isNull():
+            return QRectF(12, 12, width, height)
+        top = max(12, picture.top() + 12)
+        if picture.left() >= width + 24:
+            return QRectF(picture.left() - width - 12, top, width, height)
+        if self.width() - picture.right() >= width + 24:
+            return QRectF(picture.right() + 12, top, width, height)
+        return QRectF(picture.left() + 8, max(12, picture.bottom() - height - 8), width, height)
+
+    def _paint_key_help(self, painter: QPainter) -> None:
+        """A translucent box in the corner; long action sets (Atari's 18) go in two columns."""
+        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        font.setPointSize(10)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        lines = self._help_lines
+        rows = (len(lines) + 1) // 2 if len(lines) > HELP_ONE_COLUMN else len(lines)
+        columns = [lines[:rows], lines[rows:]] if rows < len(lines) else [lines]
+        key_width = max(metrics.horizontalAdvance(keys) for keys, _ in lines)
+        column_width = key_width + 16 + max(metrics.horizontalAdvance(name) for _, name in lines) + 24
+        width = max(metrics.horizontalAdvance(self._help_title), column_width * len(columns)) + 24
+        line_height = metrics.height()
+        box = self._help_box(width, line_height * (rows + 2) + 12)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 200))
+        painter.drawRoundedRect(box, 8, 8)
+        bold = QFont(font)
+        bold.setBold(True)
+        painter.setFont(bold)
+        painter.setPen(QColor(255, 230, 140))
+        top = box.top() + 8 + metrics.ascent()
+        painter.drawText(int(box.left() + 12), int(top), self._help_title)
+        painter.setFont(font)
+        for index, column in enumerate(columns):
+            left = box.left() + 12 + index * column_width
+            for row, (keys, name) in enumerate(column, start=1):
+                painter.setPen(QColor(180, 220, 255))
+                painter.drawText(int(left), int(top + row * line_height), keys)
+                painter.setPen(QColor(235, 235, 235))
+                painter.drawText(int(left + key_width + 16), int(top + row * line_height), name)
+        painter.setPen(QColor(170, 170, 170))
+        painter.drawText(int(box.left() + 12), int(top + (rows + 1) * line_height), "F1 hides this help")

@@ -1,0 +1,777 @@
+"""The main window: game view in the middle, panels in docks, the worker thread behind them.
+
+The window never does RL work and never touches the agent: it sends commands to the Worker and pulls
+copies of its state 30 times a second (Qt's mandelbrot pattern). Saving and loading also run in the
+worker's thread, which owns the agent; their outcome comes back as signals.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QThread, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QKeySequence, QWindow
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QToolBar,
+    QToolButton,
+    QWidget,
+)
+
+from agents.checkpoint import read_save_info
+from agents.envs.registry import list_env_ids
+from agents.errors import ArcadeError
+from agents.factory import AgentSpec, resolve_device
+from agents.runner import Mode
+from app.game_view import GameView
+from app.keymap import KeyMap
+from app.panels.attention import AttentionPanel
+from app.panels.q_values import QValuesPanel
+from app.panels.replay import ReplayPanel
+from app.panels.training import TrainingPanel
+from app.settings import app_settings, read_bool, read_str, recent_saves, remember_save
+from app.view_frame import ViewFrame
+from app.worker import WINDOW_ATARI_OVERRIDES, SessionInfo, Speed, Worker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ENV = "gridworld/four-rooms"
+SAVES_DIR = Path("saves")
+SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
+MAP_FILTER = "Gridworld maps (*.txt);;All files (*)"
+REFRESH_MS = 33
+"""The GUI pulls the worker's latest state at about 30 Hz."""
+AGENT_CHOICES: tuple[tuple[str, str | None, str], ...] = (
+    ("dqn", "attention", "DQN · attention"),
+    ("dqn", "cnn", "DQN · CNN"),
+    ("dqn", "mlp", "DQN · MLP"),
+    ("qlearning", None, "Tabular Q-learning"),
+)
+MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "Train"}
+SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
+FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
+                  "run": "The run stopped"}
+ATARI_TOOLTIP = ("Atari agents in the window use a {buffer} replay buffer (Nature: 1M) and start learning"
+                 " after {starts} steps (Nature: 50,000), so learning begins within a minute of watching.\n"
+                 "Train headless (dqn-arcade train) for the paper's settings.")
+
+
+def _remembered_speed(store: QSettings) -> Speed:
+    """The last session's speed; anything unreadable in the settings file means normal."""
+    try:
+        return Speed(read_str(store, "speed", Speed.NORMAL.value))
+    except ValueError:
+        return Speed.NORMAL
+
+
+def atari_tooltip() -> str:
+    """Why a window's Atari agent learns sooner than the paper's, with the numbers the worker really uses."""
+    values = dict(item.split("=", 1) for item in WINDOW_ATARI_OVERRIDES)
+    return ATARI_TOOLTIP.format(buffer=f"{int(values['buffer_size']):,}",
+                                starts=f"{int(values['learning_starts']):,}")
+
+
+def default_save_name(env_id: str, network: str | None, agent_kind: str) -> str:
+    """saves/<env>_<network>.dqn, the same names the command line uses."""
+    stem = Path(env_id).stem if env_id.endswith(".txt") else env_id
+    name = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-").lower()
+    return f"{name}_{network or agent_kind}.dqn"
+
+
+def _leave_a_core_for_the_gui() -> None:
+    """Torch's intra-op threads on every core starve the GUI thread, and each other on a busy machine."""
+    cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
+
+
+class MainWindow(QMainWindow):
+    """DQN Arcade's window. `agent_overrides` (FIELD=VALUE per agent kind) let tests use small, fast agents."""
+
+    def __init__(self, env_id: str | None = None, load_path: str | None = None, *,
+                 settings: QSettings | None = None, agent_overrides: Mapping[str, Sequence[str]] | None = None,
+                 device: str = "auto", seed: int | None = None, agent: AgentSpec | None = None) -> None:
+        super().__init__()
+        self.store = settings if settings is not None else app_settings()
+        self.session: SessionInfo | None = None
+        self.spec = agent or AgentSpec()
+        self.keymap: KeyMap | None = None
+        self.mode = Mode.TRAIN
+        self.speed = _remembered_speed(self.store)
+        self._resume_speed = self.speed if self.speed is not Speed.PAUSED else Speed.NORMAL
+        self._after_save: str | None = None
+        self._fallback_env = DEFAULT_ENV
+        self._skip_close_question = False
+        self._shut_down = False
+        _leave_a_core_for_the_gui()
+        self.worker = Worker(device=resolve_device(device), agent_overrides=agent_overrides, seed=seed)
+        self.worker_thread = QThread(self)
+        self.worker.moveToThread(self.worker_thread)
+        self._build_views()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbars()
+        self._build_status_bar()
+        self._connect_worker()
+        self._restore_layout()
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self._pull_frame)
+        QApplication.instance().installEventFilter(self)
+        self._start(env_id, load_path)
+
+    # ------------------------------------------------------------------ construction
+
+    def _build_views(self) -> None:
+        self.setWindowTitle("DQN Arcade")
+        self.game_view = GameView(self)
+        self.setCentralWidget(self.game_view)
+        self.q_values_panel = QValuesPanel()
+        self.attention_panel = AttentionPanel()
+        self.replay_panel = ReplayPanel()
+        self.training_panel = TrainingPanel()
+        self.panels = (self.q_values_panel, self.attention_panel, self.replay_panel, self.training_panel)
+        self.docks: dict[str, QDockWidget] = {}
+        right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
+        self._add_dock("Q-values", self.q_values_panel, right,
+                       "Q(s, a) of every action for the current state; the greedy action is highlighted.")
+        self._add_dock("Attention", self.attention_panel, right,
+                       "Where the attention network's query looks, per head (attention network only).")
+        self._add_dock("Training", self.training_panel, bottom,
+                       "Episode returns, TD loss, mean Q and epsilon as training goes on.")
+        self._add_dock("Replay buffer", self.replay_panel, bottom,
+                       "How full the replay memory is, its newest transitions and what the last batch"
+                       " sampled.")
+        self.attention_panel.overlay_toggled.connect(self._on_attention_overlay)
+
+    def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
+        dock.setWidget(panel)
+        dock.setToolTip(tip)
+        dock.toggleViewAction().setToolTip(f"Show or hide the {title} panel")
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+
+    def _action(self, text: str, tip: str, slot: Callable | None = None, *, shortcut: str | None = None,
+                checkable: bool = False, group: QActionGroup | None = None) -> QAction:
+        action = QAction(text, self)
+        action.setToolTip(tip + (f" ({shortcut})" if shortcut else ""))
+        action.setStatusTip(tip)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable or group is not None)
+        if group is not None:
+            group.addAction(action)
+        if slot is not None:
+            (action.toggled if checkable and group is None else action.triggered).connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self._build_file_actions()
+        self._build_run_actions()
+        self._build_agent_actions()
+        self._build_view_actions()
+
+    def _build_file_actions(self) -> None:
+        self.open_action = self._action("&Open…", "Open a saved agent and switch to its environment",
+                                        self.open_save, shortcut="Ctrl+O")
+        self.save_action = self._action("&Save", "Save the agent (to its file, or choose one in saves/)",
+                                        self.save, shortcut="Ctrl+S")
+        self.save_as_action = self._action("Save &As…", "Save the agent to a new file", self.save_as,
+                                           shortcut="Ctrl+Shift+S")
+        self.open_map_action = self._action("Open &map file…", "Load a gridworld map (.txt) from disk",
+                                            self.open_map, shortcut="Ctrl+M")
+        self.quit_action = self._action("&Quit", "Close DQN Arcade", self.close, shortcut="Ctrl+Q")
+
+    def _build_run_actions(self) -> None:
+        self.mode_group = QActionGroup(self)
+        tips = {Mode.HUMAN: "You play with the keyboard (arrows/WASD, Space = FIRE); F1 shows the keys",
+                Mode.PLAY: "The agent plays greedily (Atari: 5% random actions) and does not learn",
+                Mode.TRAIN: "The agent plays epsilon-greedily and learns from replay"}
+        keys = {Mode.HUMAN: "Ctrl+H", Mode.PLAY: "Ctrl+P", Mode.TRAIN: "Ctrl+T"}
+        self.mode_actions = {mode: self._action(MODE_LABELS[mode], tips[mode], group=self.mode_group,
+                                                shortcut=keys[mode]) for mode in Mode}
+        for mode, action in self.mode_actions.items():
+            action.triggered.connect(lambda _=False, m=mode: self.set_mode(m))
+        self.speed_group = QActionGroup(self)
+        tips = {Speed.PAUSED: "Pause or resume (Space outside human play)",
+                Speed.NORMAL: "Slow enough to follow: ~8 steps/s on gridworlds, Atari at the game's own"
+                              " 60 frames/s",
+                Speed.FAST: "As fast as possible, every step evaluated for the panels",
+                Speed.TURBO: "Full-speed training; the view refreshes a few times a second"}
+        keys = {Speed.PAUSED: None, Speed.NORMAL: "Ctrl+1", Speed.FAST: "Ctrl+2", Speed.TURBO: "Ctrl+3"}
+        self.speed_actions = {speed: self._action(SPEED_LABELS[speed], tips[speed], group=self.speed_group,
+                                                  shortcut=keys[speed]) for speed in Speed}
+        for speed, action in self.speed_actions.items():
+            action.triggered.connect(lambda _=False, s=speed: self.set_speed(s))
+        self.step_action = self._action("Step", "One step, then pause", self.single_step, shortcut=".")
+        self.record_action = self._action("Record human play", "Store your play in the replay buffer and"
+                                          " learn from it while you play", self._on_record_human,
+                                          checkable=True)
+        self.reset_action = self._action("Restart", "Start a fresh episode (also after an error); the agent"
+                                         " is kept", self.worker.restart, shortcut="Ctrl+R")
+
+    def _build_agent_actions(self) -> None:
+        self.agent_group = QActionGroup(self)
+        self.agent_actions: dict[tuple[str, str | None], QAction] = {}
+        for kind, network, label in AGENT_CHOICES:
+            tip = ("Tabular Q-learning (Watkins 1992): one table row per cell; gridworlds only"
+                   if kind == "qlearning" else f"Deep Q-network with the {label.split('· ')[1]} Q-network")
+            action = self._action(label, tip, group=self.agent_group)
+            action.triggered.connect(lambda _=False, k=kind, n=network: self._choose_agent(k, n))
+            self.agent_actions[(kind, network)] = action
+        self.double_action = self._action("Double DQN", "Double DQN target (van Hasselt et al. 2016):"
+                                          " a new agent", checkable=True)
+        self.double_action.triggered.connect(lambda checked: self._choose_switch(double=checked))
+        self.dueling_action = self._action("Dueling head", "Dueling head Q = V + A - mean A (Wang et al."
+                                           " 2016): a new agent (the attention network is always dueling)",
+                                           checkable=True)
+        self.dueling_action.triggered.connect(lambda checked: self._choose_switch(dueling=checked))
+        self.new_agent_action = self._action("New agent", "Throw the agent away and start an untrained one",
+                                             lambda: self._switch(self._env_id(), self.spec))
+
+    def _build_view_actions(self) -> None:
+        view = self.game_view.options
+        self.values_action = self._action("Value heat map", "Gridworld: V(s) with the agent on each cell",
+                                          lambda on: self.game_view.set_options(values=on), checkable=True)
+        self.arrows_action = self._action("Greedy arrows", "Gridworld: the greedy action in each cell",
+                                          lambda on: self.game_view.set_options(arrows=on), checkable=True)
+        self.attention_action = self._action("Attention overlay", "The attention weights over the picture"
+                                             " (head chosen in the Attention panel)",
+                                             self._on_attention_overlay, checkable=True)
+        self.input_action = self._action("Network input (84×84)", "Atari: show the greyscale frame the"
+                                         " network sees instead of the colour screen",
+                                         lambda on: self.game_view.set_options(network_input=on),
+                                         checkable=True)
+        self.help_action = self._action("Key help", "Show the key bindings while you play",
+                                        self._update_key_help, shortcut="F1", checkable=True)
+        for action, on in ((self.values_action, view.values), (self.arrows_action, view.arrows),
+                           (self.attention_action, view.attention), (self.input_action, view.network_input)):
+            action.setChecked(on)
+        self.help_action.setChecked(True)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.open_action, self.save_action, self.save_as_action])
+        self.recent_menu = file_menu.addMenu("Recent saves")
+        self.recent_menu.setToolTipsVisible(True)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addAction(self.open_map_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        run_menu = bar.addMenu("&Run")
+        run_menu.addActions(list(self.mode_actions.values()))
+        run_menu.addSeparator()
+        run_menu.addActions([*self.speed_actions.values(), self.step_action])
+        run_menu.addSeparator()
+        run_menu.addActions([self.record_action, self.reset_action])
+        self.agent_menu = bar.addMenu("&Agent")
+        self.agent_menu.setToolTipsVisible(True)
+        self.agent_menu.addActions(list(self.agent_actions.values()))
+        self.agent_menu.addSeparator()
+        self.agent_menu.addActions([self.double_action, self.dueling_action, self.new_agent_action])
+        self.view_menu = bar.addMenu("&View")
+        self.view_menu.addActions([dock.toggleViewAction() for dock in self.docks.values()])
+        self.view_menu.addSeparator()
+        self.view_menu.addActions([self.values_action, self.arrows_action, self.attention_action,
+                                   self.input_action, self.help_action])
+        for menu in (file_menu, run_menu):
+            menu.setToolTipsVisible(True)
+
+    def _build_toolbars(self) -> None:
+        session = QToolBar("Environment and agent", self)
+        session.setObjectName("toolbar-session")
+        self.env_combo = QComboBox(self)
+        self.env_combo.setToolTip("Environment: every built-in gridworld, every Atari game, or a map file.\n"
+                                  + atari_tooltip())
+        self.env_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.env_combo.setMaxVisibleItems(25)
+        self._fill_env_combo()
+        self.env_combo.activated.connect(self._on_env_chosen)
+        session.addWidget(self.env_combo)
+        self.agent_button = QToolButton(self)
+        self.agent_button.setMenu(self.agent_menu)
+        self.agent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.agent_button.setToolTip("Agent: DQN with an attention, CNN or MLP Q-network, or tabular"
+                                     " Q-learning")
+        self.agent_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        session.addWidget(self.agent_button)
+        session.addActions([self.double_action, self.dueling_action])
+        self.addToolBar(session)
+        run = QToolBar("Run", self)
+        run.setObjectName("toolbar-run")
+        run.addActions(list(self.mode_actions.values()))
+        run.addSeparator()
+        run.addActions([*self.speed_actions.values(), self.step_action])
+        run.addSeparator()
+        run.addActions([self.record_action, self.reset_action])
+        self.addToolBar(run)
+        self.toolbars = (session, run)
+        self.view_menu.addSeparator()
+        self.view_menu.addActions([bar.toggleViewAction() for bar in self.toolbars])
+
+    def _fill_env_combo(self) -> None:
+        try:
+            env_ids = list_env_ids()
+        except ArcadeError as error:
+            env_ids = [DEFAULT_ENV]
+            log.warning("cannot list environments: %s", error)
+        self.env_combo.addItems(env_ids)
+        self.env_combo.insertSeparator(sum(1 for e in env_ids if e.startswith("gridworld/")))
+        self.env_combo.insertSeparator(self.env_combo.count())
+        self.env_combo.addItem("Open map file…", userData="open-map")
+
+    def _build_status_bar(self) -> None:
+        self.stats_label = QLabel("")
+        self.stats_label.setToolTip("Total training steps, exploration epsilon, episodes and steps per"
+                                    " second")
+        self.statusBar().addPermanentWidget(self.stats_label)
+
+    def _connect_worker(self) -> None:
+        self.worker_thread.started.connect(self.worker.run)
+        self.worker.finished.connect(self.worker_thread.quit)
+        self.worker.session_started.connect(self._on_session_started)
+        self.worker.saved.connect(self._on_saved)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.speed_changed.connect(self._on_speed_changed)
+
+    def _restore_layout(self) -> None:
+        geometry, state = self.store.value("geometry"), self.store.value("window_state")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self._default_geometry()
+        if isinstance(state, QByteArray) and not state.isEmpty():
+            self.restoreState(state)
+        else:
+            self._default_dock_sizes()
+        for action, key in ((self.values_action, "show_values"), (self.arrows_action, "show_arrows"),
+                            (self.help_action, "show_key_help")):
+            action.setChecked(read_bool(self.store, key, action.isChecked()))
+
+    def _default_geometry(self) -> None:
+        """Most of the screen on a first launch: the game and four panels need the room."""
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        width, height = (1560, 960) if screen is None else (int(screen.width() * 0.96), int(screen.height() * 0.94))
+        self.resize(min(width, 1800), min(height, 1100))
+
+    def _default_dock_sizes(self) -> None:
+        """Game view largest; the right column as wide as the Q-value bars need; curves wider than replay."""
+        docks = self.docks
+        self.resizeDocks([docks["Q-values"]], [400], Qt.Orientation.Horizontal)
+        self.resizeDocks([docks["Q-values"], docks["Attention"]], [320, 320], Qt.Orientation.Vertical)
+        self.resizeDocks([docks["Training"]], [280], Qt.Orientation.Vertical)
+        half = self.width() // 2
+        self.resizeDocks([docks["Training"], docks["Replay buffer"]], [half + 100, half - 100],
+                         Qt.Orientation.Horizontal)
+
+    def _start(self, env_id: str | None, load_path: str | None) -> None:
+        self.worker_thread.start()
+        self.worker.set_speed(self.speed)
+        self._show_speed(self.speed)
+        self.mode_actions[Mode.TRAIN].setChecked(True)
+        self._fallback_env = env_id or read_str(self.store, "last_env", DEFAULT_ENV) or DEFAULT_ENV
+        if load_path:
+            self.worker.load(str(load_path))
+        else:
+            self.worker.new_session(self._fallback_env, self.spec)
+        self.timer.start()
+
+    # ------------------------------------------------------------------ worker events
+
+    def _on_session_started(self, info: SessionInfo) -> None:
+        self.session = info
+        self.spec = AgentSpec(info.agent_kind, info.network, self.spec.double, self.spec.dueling)
+        description = info.description
+        for panel in self.panels:
+            panel.reset(description, info.agent_kind, info.network)
+        self.game_view.clear("Starting…")
+        self.keymap = KeyMap.for_env(description.action_names, description.kind)
+        self.worker.set_held_action(self.keymap.action())
+        self._update_key_help()
+        self._update_status_line()
+        self._sync_session_widgets(info)
+        self.store.setValue("last_env", info.env_id)
+        if info.save_path:
+            remember_save(self.store, info.save_path)
+        self.statusBar().showMessage(f"{description.name}: {self._agent_label(info)}", 5000)
+
+    def _sync_session_widgets(self, info: SessionInfo) -> None:
+        """Show the running session in the pickers without triggering them."""
+        self.setWindowTitle(f"DQN Arcade — {info.description.name} — {self._agent_label(info)}")
+        index = self.env_combo.findText(info.env_id)
+        if index < 0:
+            index = self.env_combo.count() - 2
+            self.env_combo.insertItem(index, info.env_id)
+        self.env_combo.setCurrentIndex(index)
+        gridworld = info.description.kind == "gridworld"
+        action = self.agent_actions.get((info.agent_kind, info.network))
+        if action is not None:
+            action.setChecked(True)
+        self.agent_actions[("qlearning", None)].setEnabled(gridworld)
+        self.agent_button.setText(self._agent_label(info))
+        dqn = info.agent_kind == "dqn"
+        always_dueling = info.network == "attention"  # its head is dueling by construction
+        for switch, value in ((self.double_action, info.double), (self.dueling_action, info.dueling)):
+            switch.setEnabled(dqn)
+            switch.setChecked(bool(value) or (switch is self.dueling_action and dqn and always_dueling))
+        self.dueling_action.setEnabled(dqn and not always_dueling)
+        for widget_action in (self.values_action, self.arrows_action):
+            widget_action.setEnabled(gridworld)
+        self.input_action.setEnabled(not gridworld)
+        self.agent_button.setToolTip("Agent: DQN (attention, CNN or MLP Q-network) or tabular Q-learning"
+                                     + ("" if gridworld else "\n" + atari_tooltip()))
+
+    @staticmethod
+    def _agent_label(info: SessionInfo) -> str:
+        return next((label for kind, network, label in AGENT_CHOICES
+                     if kind == info.agent_kind and (network == info.network or kind == "qlearning")),
+                    info.agent_kind)
+
+    def _on_speed_changed(self, value: str) -> None:
+        """The worker paused itself (after an error); a bound method, so Qt calls it in the GUI thread."""
+        self._show_speed(Speed(value))
+
+    def _on_saved(self, path: str) -> None:
+        remember_save(self.store, path)
+        if self.session is not None:
+            self.session = replace(self.session, save_path=path)
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        if self._after_save == "close":
+            self._skip_close_question = True
+            self.close()
+        self._after_save = None
+
+    def _on_failed(self, what: str, message: str) -> None:
+        self._after_save = None
+        self.statusBar().showMessage(f"{FAILURE_TITLES.get(what, 'Error')}: {message}", 15000)
+        if self.session is not None:
+            self._sync_session_widgets(self.session)
+        if what == "run":
+            message += "\n\nThe agent is kept. Press Restart (or choose a speed) to start a new episode."
+        QMessageBox.warning(self, FAILURE_TITLES.get(what, "Error"), message)
+        if self.session is None and what in ("session", "load"):
+            # Nothing runs yet (a bad --load or a remembered map that is gone): start something usable.
+            fallback = DEFAULT_ENV if what == "session" else self._fallback_env
+            self.worker.new_session(fallback, AgentSpec())
+
+    def _pull_frame(self) -> None:
+        """30 Hz: hand the worker's newest copies to the game view and every panel."""
+        if self.session is None:
+            return
+        frame = self.worker.take_frame(self.session.session_id)
+        if frame is None:
+            return
+        head = self.attention_panel.selected_head()
+        if head != self.game_view.options.attention_head:
+            self.game_view.options = replace(self.game_view.options, attention_head=head)
+        self.game_view.show_frame(frame)
+        for panel in self.panels:
+            panel.show_frame(frame)
+        self._show_stats(frame)
+
+    def _show_stats(self, frame: ViewFrame) -> None:
+        snap = frame.snapshot
+        self.stats_label.setText(f"trained steps {snap.total_steps:,}   ε {snap.epsilon:.3f}   "
+                                 f"episodes {snap.episode:,}   {frame.steps_per_second:,.0f} steps/s")
+
+    # ------------------------------------------------------------------ modes and speed
+
+    def set_mode(self, mode: Mode) -> None:
+        """Switch who acts; the episode goes on."""
+        self.mode = mode
+        self.mode_actions[mode].setChecked(True)
+        if self.keymap is not None:
+            self.keymap.clear()
+            self.worker.set_held_action(self.keymap.action())
+        self.worker.set_mode(mode)
+        self._update_key_help()
+        self._update_status_line()
+
+    def set_speed(self, speed: Speed) -> None:
+        self.worker.set_speed(speed)
+        self._show_speed(speed)
+
+    def _show_speed(self, speed: Speed) -> None:
+        self.speed = speed
+        self.speed_actions[speed].setChecked(True)
+        self._update_status_line()
+
+    def single_step(self) -> None:
+        self.worker.single_step()
+        self._show_speed(Speed.PAUSED)
+
+    def toggle_pause(self) -> None:
+        """Space: pause, or resume at the speed that was running before the pause."""
+        if self.speed is Speed.PAUSED:
+            self.set_speed(self._resume_speed)
+        else:
+            self._resume_speed = self.speed
+            self.set_speed(Speed.PAUSED)
+
+    def _update_status_line(self) -> None:
+        if self.mode is Mode.HUMAN and self.keymap is not None and self.keymap.per_press:
+            status = "HUMAN · one step per key press"
+        else:
+            status = f"{self.mode.value.upper()} · {self.speed.value}"
+        self.game_view.set_status(status)
+
+    def _update_key_help(self) -> None:
+        visible = self.help_action.isChecked() and self.mode is Mode.HUMAN and self.keymap is not None
+        if self.keymap is not None:
+            self.game_view.set_key_help(self.keymap.help_title(), self.keymap.bindings())
+        self.game_view.set_key_help_visible(visible)
+
+    def _on_record_human(self, on: bool) -> None:
+        self.worker.set_record_human(on)
+
+    def _on_attention_overlay(self, on: bool) -> None:
+        """The View menu and the Attention panel's check box both switch the overlay; keep them agreeing."""
+        self.attention_action.setChecked(on)
+        self.attention_panel.overlay_check.setChecked(on)
+        self.game_view.set_options(attention=on)
+
+    # ------------------------------------------------------------------ keyboard
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Keys for human play and Space-to-pause, wherever the focus is inside this window."""
+        kind = event.type()
+        if kind == QEvent.Type.WindowDeactivate and watched is self:
+            self._release_all_keys()
+        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) or not self._owns(watched):
+            return False
+        assert isinstance(event, QKeyEvent)
+        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+            return False
+        if self.mode is Mode.HUMAN and self.keymap is not None and self.keymap.handles(event.key()):
+            if not event.isAutoRepeat():
+                self._human_key(event.key(), kind == QEvent.Type.KeyPress)
+            return True
+        if event.key() == Qt.Key.Key_Space and kind == QEvent.Type.KeyPress:
+            if not event.isAutoRepeat():
+                self.toggle_pause()
+            return True
+        return False
+
+    def _owns(self, watched: QObject) -> bool:
+        if isinstance(watched, QWindow):
+            return watched is self.windowHandle()
+        return isinstance(watched, QWidget) and watched.window() is self
+
+    def _human_key(self, key: int, pressed: bool) -> None:
+        assert self.keymap is not None
+        if self.keymap.per_press:
+            action = self.keymap.action_for_press(key) if pressed else None
+            if action is not None:
+                self.worker.press(action)
+            return
+        if pressed:
+            self.keymap.press(key)
+        else:
+            self.keymap.release(key)
+        self.worker.set_held_action(self.keymap.action())
+
+    def _release_all_keys(self) -> None:
+        """Releases are never seen once the window loses focus, so held keys are dropped then."""
+        if self.keymap is not None:
+            self.keymap.clear()
+            self.worker.set_held_action(self.keymap.action())
+
+    # ------------------------------------------------------------------ environment and agent
+
+    def _env_id(self) -> str:
+        return self.session.env_id if self.session is not None else DEFAULT_ENV
+
+    def _on_env_chosen(self, index: int) -> None:
+        if self.env_combo.itemData(index) == "open-map":
+            self.open_map()
+            return
+        env_id = self.env_combo.itemText(index)
+        if self.session is None or env_id != self.session.env_id:
+            self.switch_env(env_id)
+
+    def switch_env(self, env_id: str) -> None:
+        """A new agent for `env_id`: same algorithm and network, the family's default switches."""
+        atari = env_id.startswith("ALE/")
+        kind = "dqn" if atari and self.spec.kind == "qlearning" else self.spec.kind
+        network = self.spec.network if kind == "dqn" else None
+        self._switch(env_id, AgentSpec(kind, network))
+
+    def open_map(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open gridworld map", str(Path("assets/gridworlds")),
+                                              MAP_FILTER)
+        if path:
+            self.switch_env(path)
+        elif self.session is not None:
+            self._sync_session_widgets(self.session)
+
+    def _choose_agent(self, kind: str, network: str | None) -> None:
+        self._switch(self._env_id(), AgentSpec(kind, network))
+
+    def _choose_switch(self, **switch: bool) -> None:
+        spec = self.spec
+        double = switch.get("double", self.double_action.isChecked())
+        dueling = switch.get("dueling", self.dueling_action.isChecked())
+        self._switch(self._env_id(), AgentSpec(spec.kind, spec.network, double, dueling))
+
+    def _switch(self, env_id: str, spec: AgentSpec) -> None:
+        """Start env_id with a fresh agent, after asking about an unsaved trained one."""
+        save_first = self._confirm_discard("start a new agent")
+        if save_first is None:
+            if self.session is not None:
+                self._sync_session_widgets(self.session)
+            return
+        self.spec = spec
+        self.worker.new_session(env_id, spec, save_first=save_first or None)
+
+    def _confirm_discard(self, doing: str) -> str | None:
+        """None: cancel. "": go on without saving. A path: save there first."""
+        steps = self.worker.unsaved_steps()
+        if steps == 0:
+            return ""
+        answer = QMessageBox.question(
+            self, "Unsaved agent", f"The agent has {steps:,} training steps that are not saved.\n"
+            f"Save it before you {doing}?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Discard:
+            return ""
+        if answer != QMessageBox.StandardButton.Save:
+            return None
+        return self._current_save_path() or self._ask_save_path()
+
+    # ------------------------------------------------------------------ files
+
+    def _current_save_path(self) -> str | None:
+        return self.session.save_path if self.session is not None else None
+
+    def _ask_save_path(self) -> str | None:
+        SAVES_DIR.mkdir(parents=True, exist_ok=True)
+        info = self.session
+        name = default_save_name(info.env_id, info.network, info.agent_kind) if info else "agent.dqn"
+        suggested = str(SAVES_DIR.resolve() / name)
+        path, _ = QFileDialog.getSaveFileName(self, "Save agent", suggested, SAVE_FILTER)
+        if not path:
+            return None
+        return path if Path(path).suffix else path + ".dqn"
+
+    def save(self) -> None:
+        path = self._current_save_path() or self._ask_save_path()
+        if path:
+            self.worker.save(path)
+
+    def save_as(self) -> None:
+        path = self._ask_save_path()
+        if path:
+            self.worker.save(path)
+
+    def open_save(self) -> None:
+        SAVES_DIR.mkdir(parents=True, exist_ok=True)
+        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), SAVE_FILTER)
+        if path:
+            self.load(path)
+
+    def load(self, path: str) -> None:
+        """Open a save (asking first about unsaved training); a bad file leaves the current run alone."""
+        save_first = self._confirm_discard("open another agent")
+        if save_first is None:
+            return
+        self.worker.load(path, save_first=save_first or None)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in recent_saves(self.store):
+            action = self.recent_menu.addAction(self._recent_label(path))
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.load(p))
+        if self.recent_menu.isEmpty():
+            self.recent_menu.addAction("(no saves yet)").setEnabled(False)
+
+    @staticmethod
+    def _recent_label(path: str) -> str:
+        try:
+            info = read_save_info(path)
+        except ArcadeError:
+            return f"{Path(path).name} (unreadable)"
+        best = f"{info.best_return:.2f}" if info.best_return is not None else "–"
+        return f"{Path(path).name} — {info.env_id}, {info.steps:,} steps, best return {best}"
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._skip_close_question and not self._shut_down:
+            save_first = self._confirm_discard("quit")
+            if save_first is None:
+                event.ignore()
+                return
+            if save_first:
+                self._after_save = "close"
+                self.worker.save(save_first)
+                event.ignore()
+                return
+        self.shutdown()
+        event.accept()
+
+    def shutdown(self) -> None:
+        """Remember the layout, stop the worker and wait for its thread: no hang, no orphan thread."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.timer.stop()
+        QApplication.instance().removeEventFilter(self)
+        self._remember_layout()
+        self.worker.stop()
+        self.worker_thread.quit()
+        if not self.worker_thread.wait(15000):
+            log.error("the worker thread did not stop within 15 s")
+
+    def _remember_layout(self) -> None:
+        self.store.setValue("geometry", self.saveGeometry())
+        self.store.setValue("window_state", self.saveState())
+        self.store.setValue("speed", self.speed.value)
+        self.store.setValue("show_values", self.values_action.isChecked())
+        self.store.setValue("show_arrows", self.arrows_action.isChecked())
+        self.store.setValue("show_key_help", self.help_action.isChecked())
+        self.store.sync()
+
+
+def launch(env_id: str | None, load_path: str | None) -> int:
+    """Run the window until it closes; returns the process exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("DQN Arcade")
+    app.setOrganizationName("DQN Arcade")
+    window = MainWindow(env_id, load_path)
+    window.show()
+    previous = _close_on_interrupt(window)
+    try:
+        code = app.exec()
+    finally:
+        window.shutdown()
+        signal.signal(signal.SIGINT, previous)
+    return int(code)
+
+
+def _close_on_interrupt(window: MainWindow) -> signal.Handlers | Callable | int | None:
+    """Ctrl-C in the terminal closes the window politely (Qt's loop never returns to Python otherwise)."""
+    previous = signal.signal(signal.SIGINT, lambda *_: window.close())
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)  # lets the interpreter run signal handlers
+    ticker.start(250)
+    return previous
