@@ -58,6 +58,8 @@ class RunSettings:
     """Store human play in the replay buffer (and learn from it)."""
     evaluate: bool = True
     """Compute Q-values and attention for every snapshot; turn off for turbo training."""
+    render: bool = True
+    """Render the colour frame for every snapshot; off for steps nobody looks at (the frame is then 1x1 black)."""
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ def _snapshot(
     info: dict,
 ) -> StepSnapshot:
     evaluation = agent.evaluate(next_obs) if settings.evaluate else None
-    frame = env.render() if env.render_mode == "rgb_array" else None
+    frame = env.render() if settings.render and env.render_mode == "rgb_array" else None
     return StepSnapshot(
         frame=np.asarray(frame) if frame is not None else np.zeros((1, 1, 3), np.uint8),
         observation=np.array(next_obs, copy=True),

@@ -38,7 +38,7 @@ def train(args: argparse.Namespace) -> int:
     progress = _Progress(agent, target, quiet=args.quiet, tensorboard_dir=args.tensorboard)
     next_save = agent.step_count + save_every
     try:
-        for steps, finished, update in _training_steps(agent, env_id, map_text, args, target):
+        for steps, finished, update in training_steps(agent, env_id, map_text, args.num_envs, args.seed, target):
             progress.record(steps, finished, update)
             if steps >= next_save:
                 save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
@@ -80,18 +80,19 @@ def _map_text(env_id: str) -> str | None:
     return None
 
 
-def _training_steps(agent, env_id: str, map_text: str | None, args: argparse.Namespace, target: int
-                    ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
-    """(steps so far, episodes just finished, update stats) per loop iteration, single or vectorised."""
-    if args.num_envs == 1 or agent.kind == "qlearning":
-        env = make_env(env_id, render_mode=None, seed=args.seed, map_text=map_text)
+def training_steps(agent, env_id: str, map_text: str | None, num_envs: int, seed: int | None, target: int
+                   ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
+    """(steps so far, episodes just finished, update stats) per loop iteration, single or vectorised,
+    until the agent has trained `target` steps in all."""
+    if num_envs == 1 or agent.kind == "qlearning":
+        env = make_env(env_id, render_mode=None, seed=seed, map_text=map_text)
         settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
-        for snap in run(env, agent, settings, max_steps=max(target - agent.step_count, 0), seed=args.seed):
+        for snap in run(env, agent, settings, max_steps=max(target - agent.step_count, 0), seed=seed):
             yield snap.total_steps, (snap.finished,) if snap.finished else (), snap.update
         env.close()
         return
-    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None, map_text=map_text) for _ in range(args.num_envs)])
-    for step in run_vector(envs, agent, max_steps=target, seed=args.seed):
+    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None, map_text=map_text) for _ in range(num_envs)])
+    for step in run_vector(envs, agent, max_steps=target, seed=seed):
         yield step.total_steps, step.finished, step.update
     envs.close()
 

@@ -212,7 +212,7 @@ class MainWindow(QMainWindow):
         tips = {Speed.PAUSED: "Pause or resume (Space outside human play)",
                 Speed.NORMAL: "Slow enough to follow: ~8 steps/s on gridworlds, Atari at the game's own"
                               " 60 frames/s",
-                Speed.FAST: "As fast as possible, every step evaluated for the panels",
+                Speed.FAST: "As fast as possible; the view shows up to 30 steps a second",
                 Speed.TURBO: "Full-speed training; the view refreshes a few times a second"}
         keys = {Speed.PAUSED: None, Speed.NORMAL: "Ctrl+1", Speed.FAST: "Ctrl+2", Speed.TURBO: "Ctrl+3"}
         self.speed_actions = {speed: self._action(SPEED_LABELS[speed], tips[speed], group=self.speed_group,

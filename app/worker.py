@@ -44,8 +44,8 @@ NORMAL_RATE = {"gridworld": 8.0, "atari": 15.0}
 ATARI_PLAY_EPSILON = 0.05
 """Agent play on Atari keeps 5% random actions (the Nature evaluation epsilon), so it cannot get stuck
 forever waiting to press FIRE; gridworld play is greedy."""
-FRAME_INTERVAL = 1 / 30
 TURBO_FRAME_INTERVAL = 0.25
+"""Turbo shows at most four steps a second; other speeds show a step whenever the window has taken the last."""
 SUMMARY_INTERVAL = 0.3
 """The replay summary and the gridworld value map are recomputed at most about three times a second..."""
 SUMMARY_SHARE = 0.1
@@ -59,9 +59,9 @@ class Speed(str, Enum):
     PAUSED = "paused"
     NORMAL = "normal"
     FAST = "fast"
-    """No sleeping; every step is evaluated for the panels."""
+    """No sleeping; the view shows up to 30 steps a second."""
     TURBO = "turbo"
-    """Full-speed training; the network is evaluated only for the few frames the window shows."""
+    """Full-speed training; the view shows a few steps a second."""
 
 
 @dataclass(frozen=True)
@@ -168,12 +168,16 @@ class Worker(QObject):
         self._unpublished: StepSnapshot | None = None
         self._next_due = 0.0
         self._last_publish = 0.0
+        self._frame_wanted = True
+        """The window has taken the last published step (or never had one): the next step is shown."""
         self._last_summary = -1.0
         self._summary_cost = 0.0
         self._rate_mark = (time.perf_counter(), 0)
         self._steps_taken = 0
         self.speed = Speed.NORMAL
-        self.settings = RunSettings(mode=Mode.TRAIN, human_action=self._human_action)
+        # The loop neither draws nor evaluates: the worker does both for the steps it shows (`_completed`).
+        self.settings = RunSettings(mode=Mode.TRAIN, human_action=self._human_action, evaluate=False,
+                                    render=False)
 
     # ------------------------------------------------------------------ commands (any thread)
 
@@ -231,12 +235,16 @@ class Worker(QObject):
         return 0 if session is None else max(0, session.agent.step_count - session.saved_steps)
 
     def take_frame(self, session_id: int) -> ViewFrame | None:
-        """The newest ViewFrame for the window, or None if nothing changed (or it is another session's)."""
+        """The newest ViewFrame for the window, or None if no step was published since the last one (or it is
+        another session's).
+
+        Episodes and updates wait for the next published step, so in turbo the panels redraw a few times a
+        second rather than on every GUI tick (their redraws cost the training thread CPU time and the GIL).
+        """
         with self._lock:
+            self._frame_wanted = True
             published = self._published
-            if published.session_id != session_id or published.snapshot is None:
-                return None
-            if not (published.fresh or published.episodes or published.updates):
+            if published.session_id != session_id or published.snapshot is None or not published.fresh:
                 return None
             session = self._session
             if session is None or session.session_id != session_id:
@@ -328,6 +336,7 @@ class Worker(QObject):
             self._session.close()
             self._session.env = self._make_env(self._session.env_id, self._session.map_text)
             self._session.broken = False
+            self._unpublished = None  # a step of the closed env: its picture can no longer be drawn
             self._offer_preview(self._session)
 
     def _on_new_session(self, env_id: str, spec: AgentSpec) -> None:
@@ -489,16 +498,16 @@ class Worker(QObject):
             self._press_action = self._presses.popleft()
         self._single_step = False
         now = time.perf_counter()
-        publish = forced or self._publish_due(now)
-        self.settings.evaluate = self.speed is not Speed.TURBO or publish
         snapshot = next(session.steps)
         self._account(snapshot)
         rate = self._pace()
         if rate is not None:
             self._next_due = max(self._next_due + 1.0 / rate, now)
-        if publish:
-            self._publish(session, snapshot, force=forced)
-        self._unpublished = None if publish else snapshot
+        if forced or self._publish_due(time.perf_counter()):
+            self._publish(session, self._completed(session, snapshot), force=forced)
+            self._unpublished = None
+        else:
+            self._unpublished = snapshot
 
     def _publish_unpublished(self) -> None:
         """The loop went idle (paused, waiting for a key) after steps the window has not seen: show the last."""
@@ -507,15 +516,23 @@ class Worker(QObject):
         if snapshot is None or session is None:
             return
         try:
-            if snapshot.evaluation is None:  # turbo skipped it; a still picture deserves its Q-values
-                snapshot = replace(snapshot, evaluation=session.agent.evaluate(snapshot.observation))
-            self._publish(session, snapshot, force=True)
+            self._publish(session, self._completed(session, snapshot), force=True)
         except Exception as error:  # noqa: BLE001 - reported like any loop failure
             self._fail(error)
 
     def _publish_due(self, now: float) -> bool:
-        interval = TURBO_FRAME_INTERVAL if self.speed is Speed.TURBO else FRAME_INTERVAL
-        return now - self._last_publish >= interval
+        """Show a step when the window is ready for one: it pulls at its own refresh rate, so a frame is ready
+        at every refresh, and steps nobody sees are never drawn."""
+        if not self._frame_wanted:
+            return False
+        return self.speed is not Speed.TURBO or now - self._last_publish >= TURBO_FRAME_INTERVAL
+
+    @staticmethod
+    def _completed(session: _Session, snapshot: StepSnapshot) -> StepSnapshot:
+        """The snapshot with its picture and Q-values, computed only for steps that are shown (a gridworld
+        picture costs more than a training step). The loop is paused at this step, so the env still shows it."""
+        return replace(snapshot, frame=np.asarray(session.env.render(), dtype=np.uint8),
+                       evaluation=session.agent.evaluate(snapshot.observation))
 
     def _account(self, snapshot: StepSnapshot) -> None:
         """Per-step streams are kept until the window pulls them, so no episode or update is lost."""
@@ -544,6 +561,7 @@ class Worker(QObject):
             self._last_summary = time.perf_counter()
             self._summary_cost = self._last_summary - now
         with self._lock:
+            self._frame_wanted = False
             published = self._published
             published.snapshot, published.fresh = snapshot, True
             if refresh:

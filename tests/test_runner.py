@@ -232,6 +232,14 @@ def test_snapshot_frame_is_the_rendered_picture() -> None:
     assert snap.info["position"] == (1, 3)
 
 
+def test_render_off_skips_drawing_but_not_the_step() -> None:
+    env = _env(CORRIDOR, render_mode="rgb_array")
+    agent = ScriptedAgent(env.get_action_meanings(), lambda _env, t: RIGHT)
+    snaps = list(run(env, agent, RunSettings(render=False), max_steps=3))
+    assert all(s.frame.shape == (1, 1, 3) for s in snaps)
+    assert snaps[-1].info["position"] == (1, 4) and snaps[-1].observation[1, 1, 4] == 1
+
+
 # ------------------------------------------------------------------------------------------ Atari
 
 
@@ -326,3 +334,36 @@ def test_sync_envs_hand_back_the_true_final_observation() -> None:
     np.testing.assert_allclose(rewards, [0.99, -0.01])
     assert terminated.tolist() == [True, False] and truncated.tolist() == [False, False]
     assert infos[0]["success"] is True and "success" not in infos[1]
+
+
+def _atari_script(env_index: int, t: int) -> int:
+    """FIRE now and then (Breakout serves on FIRE), otherwise a fixed pseudo-random walk per env."""
+    return 1 if t % 25 == 0 else (t * 7 + env_index * 3) % 4
+
+
+def test_vector_replay_streams_equal_single_env_runs_on_atari() -> None:
+    """The vectorised path stores exactly what the single-env path stores: preprocessed (4, 84, 84) uint8
+    frames, clipped rewards, life-loss terminals, episode boundaries."""
+    env_id, steps, ring = "ALE/Breakout-v5", 150, 200
+    singles = []
+    for env_index in range(2):
+        env = make_env(env_id, render_mode=None)
+        agent = ScriptedAgent(env.unwrapped.get_action_meanings(), lambda _e, t, i=env_index: _atari_script(i, t),
+                              replay=ReplayBuffer(ring, (4, 84, 84), frame_stack=4, seed=0))
+        list(run(env, agent, max_steps=steps, seed=3 + env_index))
+        env.close()
+        singles.append(agent)
+    assert any(t.terminated for a in singles for t in a.transitions)  # a life was lost somewhere
+    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None) for _ in range(2)])
+    vector = ScriptedAgent(singles[0].action_names, _atari_script,
+                           replay=ReplayBuffer(2 * ring, (4, 84, 84), frame_stack=4, num_envs=2), num_envs=2)
+    list(run_vector(envs, vector, max_steps=2 * steps, seed=3))
+    envs.close()
+    assert vector.replay.frames.dtype == np.uint8
+    for env_index, single in enumerate(singles):
+        mine, theirs = _stream(vector.replay, env_index), _stream(single.replay, 0)
+        for name in mine:
+            np.testing.assert_array_equal(mine[name], theirs[name], err_msg=f"env {env_index}: {name}")
+    batch = vector.replay.sample(8)
+    assert batch.observations.shape == (8, 4, 84, 84) and batch.observations.dtype == np.uint8
+    assert set(np.unique(vector.replay.rewards)) <= {-1.0, 0.0, 1.0}
