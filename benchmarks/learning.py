@@ -1,0 +1,258 @@
+"""Learning benchmark: how long until DQN solves the gridworlds, per network; and, on a GPU, Pong to +18.
+
+Gridworlds (default): for each map and network a fresh DQN agent with the gridworld defaults trains through
+the project's loop (agents.runner.run, Mode.TRAIN, as `dqn-arcade train` does). Every --eval-every steps
+its greedy policy plays one episode on a separate environment; the map counts as solved when that episode
+reaches the goal in exactly the shortest-path number of steps. Training stops there or at --steps. The
+train time excludes the evaluations, which are reported separately.
+
+Pong (--pong, instead of the gridworlds): trains on ALE/Pong-v5 until the mean return of the last 10
+episodes reaches +18, or --max-steps / --max-minutes; reports agent steps, frames (4 per step) and minutes.
+
+    python benchmarks/learning.py --maps four-rooms maze --nets mlp cnn attention --json learning.json
+    python benchmarks/learning.py --pong --device cuda --json pong.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import gymnasium as gym
+import torch
+
+from agents.config import dqn_config_for
+from agents.envs.atari import FRAME_SKIP
+from agents.envs.registry import GRIDWORLD_PREFIX, describe_env, make_env
+from agents.factory import NETWORKS, AgentSpec, create_agent, resolve_device
+from agents.runner import Agent, Mode, RunSettings, run
+from agents.types import EpisodeStats
+
+PONG_ID = "ALE/Pong-v5"
+PONG_WINDOW = 10
+"""Episodes in the moving mean that has to reach the target."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--maps", nargs="+", default=["four-rooms", "maze"], help="built-in gridworld names")
+    parser.add_argument("--nets", nargs="+", default=list(NETWORKS), choices=NETWORKS)
+    parser.add_argument("--steps", type=int, default=50_000, help="gridworld step limit per run (default: %(default)s)")
+    parser.add_argument("--eval-every", type=int, default=2_500, help="steps between greedy evaluations")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (auto takes a GPU when present)")
+    parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
+                        help="config overrides for every agent this run trains (after the family's defaults)")
+    parser.add_argument("--pong", action="store_true", help="run the Pong race instead of the gridworlds")
+    parser.add_argument("--pong-net", default="attention", choices=NETWORKS)
+    parser.add_argument("--pong-target", type=float, default=18.0, help="mean return over the last 10 episodes")
+    parser.add_argument("--max-steps", type=int, default=5_000_000, help="Pong agent-step limit (default: %(default)s)")
+    parser.add_argument("--max-minutes", type=float, default=None, help="Pong wall-time limit")
+    parser.add_argument("--json", metavar="FILE", default=None, help="also write the results as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    device = resolve_device(args.device)
+    settings = settings_of(args, device)
+    print("Settings: " + ", ".join(f"{key}={value}" for key, value in settings.items()), flush=True)
+    if args.pong:
+        results = [asdict(race_pong(args, device))]
+        print_pong(results[0])
+    else:
+        results = [asdict(solve_gridworld(name, net, args, device)) for name in args.maps for net in args.nets]
+        print_gridworld_table(results)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n",
+                                   encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def settings_of(args: argparse.Namespace, device: str) -> dict:
+    """Everything that shapes the figures, printed with them so a table is never read without its context."""
+    common = {"seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
+              "overrides": " ".join(args.overrides) or "none", "python": platform.python_version(),
+              "torch": torch.__version__, "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
+    if args.pong:
+        return {"env": PONG_ID, "net": args.pong_net, "target": args.pong_target, "window": PONG_WINDOW,
+                "max_steps": args.max_steps, "max_minutes": args.max_minutes, **common}
+    # The epsilon schedule follows the config's total_timesteps, not --steps: the step limit is only a cut-off.
+    schedule = dqn_config_for("gridworld").total_timesteps
+    return {"maps": " ".join(args.maps), "nets": " ".join(args.nets), "step_limit": args.steps,
+            "eval_every": args.eval_every, "epsilon_schedule_steps": schedule, **common}
+
+
+# ------------------------------------------------------------------------------------------- gridworlds
+
+
+@dataclass
+class SolveResult:
+    map: str
+    network: str
+    solved: bool
+    steps: int
+    """Agent steps at the first shortest-path greedy episode, else the steps trained."""
+    train_seconds: float
+    eval_seconds: float
+    evaluations: int
+    shortest_path: int
+    last_greedy_length: int
+    last_greedy_success: bool
+
+
+def solve_gridworld(map_name: str, network: str, args: argparse.Namespace, device: str) -> SolveResult:
+    """Train a fresh agent on one map until its greedy episode is a shortest path, or the step limit."""
+    env_id = GRIDWORLD_PREFIX + map_name
+    train_env = make_env(env_id, render_mode=None, seed=args.seed)
+    eval_env = make_env(env_id, render_mode=None, seed=args.seed)
+    agent = create_agent(describe_env(env_id, train_env), AgentSpec("dqn", network, overrides=tuple(args.overrides)),
+                         device=device, seed=args.seed)
+    shortest = eval_env.unwrapped.shortest_path_length()
+    train_seconds = eval_seconds = 0.0
+    evaluations, solved, greedy = 0, False, None
+    settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
+    resumed = time.perf_counter()
+    for snap in run(train_env, agent, settings, max_steps=args.steps, seed=args.seed):
+        steps = snap.total_steps
+        if steps % args.eval_every and steps < args.steps:
+            continue
+        paused = time.perf_counter()
+        train_seconds += paused - resumed
+        greedy = greedy_episode(agent, eval_env)
+        evaluations += 1
+        solved = bool(greedy.success) and greedy.length == shortest
+        resumed = time.perf_counter()
+        eval_seconds += resumed - paused
+        print(f"  {map_name} {network}: step {steps:,}, greedy length {greedy.length} "
+              f"(shortest {shortest}), {train_seconds:.0f} s training", file=sys.stderr, flush=True)
+        if solved:
+            break
+    train_env.close()
+    eval_env.close()
+    return SolveResult(map_name, network, solved, agent.step_count, train_seconds, eval_seconds, evaluations,
+                       shortest, greedy.length if greedy else 0, bool(greedy and greedy.success))
+
+
+def greedy_episode(agent: Agent, env: gym.Env) -> EpisodeStats:
+    """One episode of the greedy policy (Mode.PLAY at epsilon 0, as `dqn-arcade eval` plays it).
+
+    Greedy acting draws no random numbers, so evaluating does not change the training run. The episode is
+    not training history, so it is taken back out of the agent's list; the map's step limit ends it.
+    """
+    history = len(agent.episodes)
+    settings = RunSettings(mode=Mode.PLAY, play_epsilon=0.0, evaluate=False)
+    try:
+        for snap in run(env, agent, settings):
+            if snap.finished is not None:
+                return snap.finished
+    finally:
+        del agent.episodes[history:]
+    raise AssertionError("run() stops only when its caller does")
+
+
+def print_gridworld_table(results: list[dict]) -> None:
+    header = ("map", "network", "solved", "steps", "train s", "eval s", "greedy length / shortest")
+    rows = [(r["map"], r["network"], "yes" if r["solved"] else "no", f"{r['steps']:,}", f"{r['train_seconds']:.1f}",
+             f"{r['eval_seconds']:.1f}", f"{r['last_greedy_length']} / {r['shortest_path']}") for r in results]
+    print_table(header, rows)
+
+
+# ------------------------------------------------------------------------------------------------- Pong
+
+
+@dataclass
+class PongResult:
+    network: str
+    reached: bool
+    stopped_by: str
+    """target, max_steps, max_minutes or interrupted."""
+    steps: int
+    frames: int
+    minutes: float
+    episodes: int
+    last_mean_return: float | None
+    best_mean_return: float | None
+
+
+def race_pong(args: argparse.Namespace, device: str) -> PongResult:
+    """Train on Pong until the mean of the last 10 episode returns reaches the target, or a limit."""
+    env = make_env(PONG_ID, render_mode=None, seed=args.seed)
+    agent = create_agent(describe_env(PONG_ID, env), AgentSpec("dqn", args.pong_net, overrides=tuple(args.overrides)),
+                         device=device, seed=args.seed)
+    returns: deque[float] = deque(maxlen=PONG_WINDOW)
+    best: float | None = None
+    stopped_by = "max_steps"
+    start = time.perf_counter()
+    deadline = start + 60 * args.max_minutes if args.max_minutes else float("inf")
+    try:
+        for snap in run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), max_steps=args.max_steps,
+                        seed=args.seed):
+            if snap.finished is not None:
+                returns.append(snap.finished.episode_return)
+                best = _best_mean(returns, best)
+                _report_episode(agent, returns, start)
+                if len(returns) == PONG_WINDOW and _mean(returns) >= args.pong_target:
+                    stopped_by = "target"
+                    break
+            if time.perf_counter() > deadline:
+                stopped_by = "max_minutes"
+                break
+    except KeyboardInterrupt:
+        stopped_by = "interrupted"  # still report what the run reached: a long GPU run is worth its partial figures
+    minutes = (time.perf_counter() - start) / 60
+    env.close()
+    return PongResult(args.pong_net, stopped_by == "target", stopped_by, agent.step_count,
+                      agent.step_count * FRAME_SKIP, minutes, len(agent.episodes),
+                      _mean(returns) if returns else None, best)
+
+
+def _mean(values: deque[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _best_mean(returns: deque[float], best: float | None) -> float | None:
+    """Best full-window mean so far (None until 10 episodes have finished)."""
+    if len(returns) < PONG_WINDOW:
+        return best
+    return _mean(returns) if best is None else max(best, _mean(returns))
+
+
+def _report_episode(agent: Agent, returns: deque[float], start: float) -> None:
+    minutes = (time.perf_counter() - start) / 60
+    print(f"  episode {len(agent.episodes)}: return {returns[-1]:+.0f}, mean of last {len(returns)} "
+          f"{_mean(returns):+.1f}, step {agent.step_count:,}, {minutes:.1f} min, epsilon {agent.epsilon:.3f}",
+          file=sys.stderr, flush=True)
+
+
+def print_pong(result: dict) -> None:
+    best = result["best_mean_return"]
+    last = result["last_mean_return"]
+    print_table(("network", "reached", "stopped by", "agent steps", "frames", "minutes", "episodes",
+                 f"last mean-{PONG_WINDOW}", f"best mean-{PONG_WINDOW}"),
+                [(result["network"], "yes" if result["reached"] else "no", result["stopped_by"],
+                  f"{result['steps']:,}", f"{result['frames']:,}", f"{result['minutes']:.1f}", str(result["episodes"]),
+                  "n/a" if last is None else f"{last:+.1f}", "n/a" if best is None else f"{best:+.1f}")])
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for index, row in enumerate([header, *rows]):
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""Window benchmark: the same DQN training headless and inside the real window (offscreen), in one run.
+
+The headless side is `dqn-arcade train`'s loop (agents.runner.run with evaluation off, no rendering). The
+window side is the real MainWindow with its worker thread, game view and four panels, on Qt's offscreen
+platform. Both build the agent from the same resolved hyperparameters (checked field by field) and measure
+the same stretch of training: `--steps` environment steps after learning_starts + `--warmup`.
+
+For each window speed the figures are training steps/s (the worker's agent step count over wall time) and
+the view's frames/s: new pictures the game view actually painted (paint events that showed a picture not
+painted before), not frames the worker offered or the GUI requested.
+
+    python benchmarks/window.py                                    # Breakout, cnn: headless, fast, turbo
+    python benchmarks/window.py --env gridworld/four-rooms --net mlp
+    python benchmarks/window.py --modes normal,fast,turbo --rounds 3 --json window.json
+
+Targets (the speed issue): while training, the view shows >= 30 frames/s (normal and fast speed), and the
+window trains at >= 85% of the headless steps/s; turbo gets closer still. Normal speed is paced (Atari 15,
+gridworlds 8 steps/s), so it cannot show more pictures than that and is measured for at most --max-seconds.
+Both sides use the same torch threads (by default the window's own choice, cores - 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+# Offscreen unless the caller chose a platform; set before Qt or pygame are imported.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from agents.config import DQNConfig  # noqa: E402
+from agents.dqn import DQNAgent  # noqa: E402
+from agents.envs.registry import describe_env, make_env  # noqa: E402
+from agents.factory import AgentSpec, create_agent, resolve_device  # noqa: E402
+from agents.runner import Mode, RunSettings, run  # noqa: E402
+from app.game_view import GameView  # noqa: E402
+from app.settings import SETTINGS_DIR_VARIABLE  # noqa: E402
+from app.window import MainWindow  # noqa: E402
+from app.worker import WINDOW_ATARI_OVERRIDES, Speed  # noqa: E402
+
+DEFAULT_OVERRIDES = ("learning_starts=1000", "buffer_size=20000")
+FPS_TARGET = 30.0
+RATIO_TARGET = 0.85
+POLL_MS = 10
+"""How often the GUI thread checks the step count: about one step of error at 100 steps/s."""
+SETTLE_S = 0.5
+"""After a speed change the worker needs a moment to leave its old pace; these steps are not measured."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    env: str
+    net: str
+    steps: int
+    """Environment steps measured, after learning_starts + warmup."""
+    warmup: int
+    """Training steps after learning_starts that are not measured (first updates, allocator warm-up)."""
+    overrides: tuple[str, ...]
+    """FIELD=VALUE applied on both sides after the window's own Atari overrides."""
+    device: str
+    seed: int
+    threads: int
+    """Torch threads on both sides (the window keeps at most cores - 1, leaving a core to the GUI)."""
+    window_size: tuple[int, int]
+    max_seconds: float
+    """A window measurement also ends after this long (normal speed is paced and would take minutes)."""
+
+
+@dataclass(frozen=True)
+class Measurement:
+    mode: str
+    """"headless" or the window's speed."""
+    steps_per_second: float
+    view_fps: float | None
+    """New pictures painted by the game view per second (None headless)."""
+    paints_per_second: float | None
+    """All paint events of the game view per second, repeats included."""
+    gui_cpu: float | None
+    """CPU seconds of the GUI thread per wall second (None headless): what the window takes from training."""
+    process_cpu: float
+    """CPU seconds of the whole process per wall second (all threads, torch's included)."""
+    steps: int
+    seconds: float
+    torch_threads: int
+
+
+# ------------------------------------------------------------------ shared agent settings
+
+
+def agent_overrides(env_id: str, overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """What the window's worker applies (its Atari defaults, then ours), so the headless agent is the same."""
+    window_defaults = WINDOW_ATARI_OVERRIDES if env_id.startswith("ALE/") else ()
+    return (*window_defaults, *overrides)
+
+
+def build_headless_agent(settings: BenchSettings) -> tuple[gym.Env, DQNAgent]:
+    """The agent the window's worker would build, beside an environment that does not render."""
+    env = make_env(settings.env, render_mode=None, seed=settings.seed)
+    description = describe_env(settings.env, env)
+    agent = create_agent(description, AgentSpec("dqn", settings.net), device=settings.device, seed=settings.seed,
+                         extra_overrides=agent_overrides(settings.env, settings.overrides))
+    return env, agent
+
+
+def measured_range(config: DQNConfig, settings: BenchSettings) -> tuple[int, int]:
+    """The agent steps both sides measure: after learning has started and warmed up."""
+    start = config.learning_starts + settings.warmup
+    return start, start + settings.steps
+
+
+# ------------------------------------------------------------------ headless
+
+
+def measure_headless(settings: BenchSettings) -> tuple[Measurement, DQNConfig]:
+    """`dqn-arcade train`'s loop: no rendering, no evaluation, one environment."""
+    env, agent = build_headless_agent(settings)
+    start, end = measured_range(agent.config, settings)
+    loop = run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), seed=settings.seed)
+    mark: tuple[float, float, int] | None = None
+    for snapshot in loop:
+        if mark is None and snapshot.total_steps >= start:
+            mark = (time.perf_counter(), time.process_time(), snapshot.total_steps)
+        if snapshot.total_steps >= end:
+            break
+    finished, cpu = time.perf_counter(), time.process_time()
+    loop.close()
+    env.close()
+    assert mark is not None
+    steps, seconds = agent.step_count - mark[2], finished - mark[0]
+    measurement = Measurement("headless", steps / seconds, None, None, None, (cpu - mark[1]) / seconds, steps,
+                              seconds, torch.get_num_threads())
+    return measurement, agent.config
+
+
+# ------------------------------------------------------------------ window
+
+
+class PaintCounter(QObject):
+    """Counts the game view's paint events, and those that put a picture on screen it had not shown yet."""
+
+    def __init__(self, view: GameView) -> None:
+        super().__init__(view)
+        self.view = view
+        self.paints = 0
+        self.pictures = 0
+        self._last_picture = None
+        view.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt override)
+        if watched is self.view and event.type() == QEvent.Type.Paint:
+            self.paints += 1
+            picture = self.view.image()
+            if picture is not None and picture is not self._last_picture:
+                self.pictures += 1
+                self._last_picture = picture
+        return False
+
+
+def trained_steps(window: MainWindow) -> int:
+    """The worker's agent step count (a plain int read across threads: atomic under the GIL)."""
+    session = window.worker._session
+    return 0 if session is None else session.agent.step_count
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float) -> float:
+    """Run the GUI's event loop until `condition` holds; returns the time it was first seen to hold.
+
+    A timer-driven QEventLoop, not a processEvents spin: the GUI thread sleeps between checks as it would
+    in `app.exec()`, so it takes no more CPU from the worker than the real application does.
+    """
+    loop = QEventLoop()
+    deadline = time.perf_counter() + timeout_s
+    seen: list[float] = []
+
+    def check() -> None:
+        now = time.perf_counter()
+        if condition():
+            seen.append(now)
+            loop.quit()
+        elif now > deadline:
+            loop.quit()
+
+    timer = QTimer()
+    timer.setInterval(POLL_MS)
+    timer.timeout.connect(check)
+    timer.start()
+    check()
+    if not seen:
+        loop.exec()
+    timer.stop()
+    if not seen:
+        raise TimeoutError(f"the window did not get there within {timeout_s:.0f} s")
+    return seen[0]
+
+
+def open_window(settings: BenchSettings) -> MainWindow:
+    window = MainWindow(settings.env, device=settings.device, seed=settings.seed, agent=AgentSpec("dqn", settings.net),
+                        agent_overrides={"dqn": settings.overrides})
+    window.resize(*settings.window_size)
+    window.show()
+    return window
+
+
+def measure_window(settings: BenchSettings, speed: Speed, expected: DQNConfig, timeout_s: float) -> Measurement:
+    """Turbo up to learning_starts + warmup, then `speed`: its steps/s and view frames/s over `steps` steps."""
+    window = open_window(settings)
+    try:
+        window.set_speed(Speed.TURBO)  # the fastest way to the measured stretch
+        wait_for(lambda: window.worker._session is not None, timeout_s)
+        config = window.worker._session.agent.config
+        if config != expected:
+            raise RuntimeError(f"the window's agent differs from the headless one: {_differences(config, expected)}")
+        start, _ = measured_range(config, settings)
+        wait_for(lambda: trained_steps(window) >= start, timeout_s)
+        window.set_speed(speed)
+        settle_until = time.perf_counter() + SETTLE_S
+        wait_for(lambda: time.perf_counter() >= settle_until, timeout_s)
+        return _measure_stretch(window, settings, speed, timeout_s)
+    finally:
+        window.shutdown()
+        window.close()
+        window.deleteLater()
+
+
+def _measure_stretch(window: MainWindow, settings: BenchSettings, speed: Speed, timeout_s: float) -> Measurement:
+    counter = PaintCounter(window.game_view)
+    first_steps, paints, pictures = trained_steps(window), counter.paints, counter.pictures
+    started, gui_cpu, cpu = time.perf_counter(), time.thread_time(), time.process_time()
+    stop_at = started + settings.max_seconds
+    finished = wait_for(lambda: trained_steps(window) >= first_steps + settings.steps
+                        or time.perf_counter() >= stop_at, timeout_s)
+    steps, seconds = trained_steps(window) - first_steps, finished - started
+    gui_cpu, cpu = time.thread_time() - gui_cpu, time.process_time() - cpu  # this is the GUI thread
+    return Measurement(f"window {speed.value}", steps / seconds, (counter.pictures - pictures) / seconds,
+                       (counter.paints - paints) / seconds, gui_cpu / seconds, cpu / seconds, steps, seconds,
+                       torch.get_num_threads())
+
+
+def _differences(config: DQNConfig, expected: DQNConfig) -> str:
+    window, headless = asdict(config), asdict(expected)
+    return ", ".join(f"{key}: window {window[key]} vs headless {headless[key]}"
+                     for key in window if window[key] != headless[key])
+
+
+def never_block_on_dialogs(failures: list[str]) -> None:
+    """A modal box would stall an unattended benchmark: errors are collected and reported instead."""
+
+    def warning(parent, title, text, *args, **kwargs):
+        failures.append(f"{title}: {text}")
+        return QMessageBox.StandardButton.Ok
+
+    QMessageBox.warning = staticmethod(warning)
+    QMessageBox.question = staticmethod(lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+
+
+# ------------------------------------------------------------------ one round, the table, the targets
+
+
+def run_round(settings: BenchSettings, speeds: list[Speed], timeout_s: float
+              ) -> tuple[list[Measurement], DQNConfig]:
+    """Headless, then each window speed, back to back, so their ratios share the machine's state."""
+    headless, config = measure_headless(settings)
+    return [headless, *(measure_window(settings, speed, config, timeout_s) for speed in speeds)], config
+
+
+def ratios(results: list[Measurement]) -> dict[str, float]:
+    headless = results[0].steps_per_second
+    return {m.mode: m.steps_per_second / headless for m in results}
+
+
+def verdicts(results: list[Measurement]) -> dict[str, str]:
+    """Which targets each window speed meets; '' where a target does not apply."""
+    ratio = ratios(results)
+    fast = ratio.get("window fast")
+    out: dict[str, str] = {}
+    for m in results[1:]:
+        speed = m.mode.split()[-1]
+        notes = []
+        if speed in ("normal", "fast"):
+            notes.append(f"fps {'ok' if (m.view_fps or 0) >= FPS_TARGET else 'LOW'}")
+        if speed != "normal":
+            notes.append(f"ratio {'ok' if ratio[m.mode] >= RATIO_TARGET else 'LOW'}")
+        if speed == "turbo" and fast is not None:
+            notes.append(f"vs fast {'ok' if ratio[m.mode] >= fast else 'LOW'}")
+        out[m.mode] = ", ".join(notes)
+    return out
+
+
+def print_round(index: int, results: list[Measurement]) -> None:
+    ratio, notes = ratios(results), verdicts(results)
+    print(f"round {index}")
+    print(f"  {'mode':<15} {'train steps/s':>13} {'view fps':>9} {'paints/s':>9} {'vs headless':>11} "
+          f"{'GUI CPU':>7} {'CPU':>5} {'threads':>7}  targets")
+    for m in results:
+        fps = "-" if m.view_fps is None else f"{m.view_fps:.1f}"
+        paints = "-" if m.paints_per_second is None else f"{m.paints_per_second:.1f}"
+        gui = "-" if m.gui_cpu is None else f"{m.gui_cpu:.0%}"
+        print(f"  {m.mode:<15} {m.steps_per_second:>13.1f} {fps:>9} {paints:>9} {ratio[m.mode]:>10.2f}x "
+              f"{gui:>7} {m.process_cpu:>5.0%} {m.torch_threads:>7}  {notes.get(m.mode, '')}")
+
+
+def print_header(settings: BenchSettings, config: DQNConfig) -> None:
+    print(f"{settings.env}, net {settings.net}, device {settings.device}, Qt platform "
+          f"{QGuiApplication.platformName()}, window {settings.window_size[0]}x{settings.window_size[1]}, "
+          f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()}")
+    print(f"measured: {settings.steps} steps after learning_starts {config.learning_starts} + warmup "
+          f"{settings.warmup}, seed {settings.seed}")
+    print("hyperparameters (both sides): " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
+    print(f"targets: view >= {FPS_TARGET:.0f} fps in normal/fast; window >= {RATIO_TARGET:.0%} of headless"
+          " steps/s; turbo closer than fast")
+
+
+def report(settings: BenchSettings, config: DQNConfig, rounds: list[list[Measurement]]) -> dict:
+    medians = {mode: statistics.median(ratios(r)[mode] for r in rounds) for mode in ratios(rounds[0])}
+    return {"settings": asdict(settings), "hyperparameters": asdict(config), "machine": platform.platform(),
+            "cores": os.cpu_count(), "torch": torch.__version__, "qt_platform": QGuiApplication.platformName(),
+            "targets": {"view_fps": FPS_TARGET, "ratio_to_headless": RATIO_TARGET},
+            "rounds": [[asdict(m) for m in r] for r in rounds], "median_ratio_to_headless": medians}
+
+
+# ------------------------------------------------------------------ command line
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="ALE/Breakout-v5", help="e.g. ALE/Breakout-v5 or gridworld/four-rooms")
+    parser.add_argument("--net", default="cnn", choices=("mlp", "cnn", "attention"))
+    parser.add_argument("--steps", type=int, default=1000, help="steps measured on each side")
+    parser.add_argument("--warmup", type=int, default=200, help="training steps after learning_starts not measured")
+    parser.add_argument("--set", dest="overrides", nargs="+", metavar="FIELD=VALUE",
+                        help=f"hyperparameters for both sides (default: {' '.join(DEFAULT_OVERRIDES)})")
+    parser.add_argument("--modes", default="fast,turbo", help="window speeds, comma-separated: normal, fast, turbo")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat headless + window speeds this many times")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, help="torch threads on both sides (default: what the window uses, "
+                        "cores - 1; the window never takes more)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--window-size", default="1600x1000", help="WIDTHxHEIGHT of the main window")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="cap on one window measurement")
+    parser.add_argument("--timeout", type=float, default=600.0, help="give up waiting for the window after this")
+    parser.add_argument("--json", help="also write the results to this file")
+    return parser.parse_args(argv)
+
+
+def window_threads() -> int:
+    """The torch threads MainWindow keeps: all cores but one, which it leaves to the GUI thread.
+
+    The headless side gets the same by default, so the ratio is the window's own cost. (Torch's default, one
+    thread per core, can be far slower on a machine whose cores are busy with other work.)
+    """
+    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - 1))
+
+
+def settings_from(args: argparse.Namespace) -> BenchSettings:
+    width, height = (int(n) for n in args.window_size.lower().split("x"))
+    return BenchSettings(env=args.env, net=args.net, steps=args.steps, warmup=args.warmup,
+                         overrides=tuple(args.overrides or DEFAULT_OVERRIDES), device=resolve_device(args.device),
+                         seed=args.seed, threads=args.threads or window_threads(), window_size=(width, height),
+                         max_seconds=args.max_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    settings = settings_from(args)
+    speeds = [Speed(name.strip()) for name in args.modes.split(",") if name.strip()]
+    torch.set_num_threads(settings.threads)  # before both sides; the window then keeps min(this, cores - 1)
+    failures: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="dqn-arcade-bench-") as scratch:
+        os.environ[SETTINGS_DIR_VARIABLE] = scratch  # the window's remembered layout and speed stay untouched
+        app = QApplication.instance() or QApplication([sys.argv[0]])
+        never_block_on_dialogs(failures)
+        measured = [run_round(settings, speeds, args.timeout) for _ in range(args.rounds)]
+        app.processEvents()
+    rounds, config = [results for results, _ in measured], measured[0][1]
+    print_header(settings, config)
+    for index, results in enumerate(rounds, 1):
+        print_round(index, results)
+    result = report(settings, config, rounds)
+    if args.rounds > 1:
+        print("median ratio to headless: " + ", ".join(f"{k} {v:.2f}x" for k, v in
+                                                       result["median_ratio_to_headless"].items()))
+    for failure in failures:
+        print(f"window error: {failure}", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
