@@ -134,3 +134,21 @@ def test_sinusoidal_codes_differ_per_cell() -> None:
     code = sinusoidal_2d(5, 6, 16)
     assert code.shape == (30, 16)
     assert torch.cdist(code, code).add(torch.eye(30)).min() > 0
+
+
+@pytest.mark.parametrize("network", ["cnn", "attention"])
+def test_channels_last_changes_the_layout_not_the_values(network: str) -> None:
+    from agents.networks import build_q_network, use_channels_last
+
+    torch.manual_seed(0)
+    config = dqn_config_for("atari", network=network)
+    plain = build_q_network(config, ATARI_SHAPE, N_ACTIONS, 1 / 255)
+    nhwc = build_q_network(config, ATARI_SHAPE, N_ACTIONS, 1 / 255)
+    nhwc.load_state_dict(plain.state_dict())
+    use_channels_last(nhwc)
+    x = _input(ATARI_SHAPE, 3, 256)
+    torch.testing.assert_close(nhwc(x).q, plain(x).q, rtol=1e-4, atol=1e-5)
+    conv = next(m for m in nhwc.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    mlp = build_q_network(dqn_config_for("gridworld", network="mlp"), GRID_SHAPE, N_ACTIONS, 1.0)
+    assert use_channels_last(mlp).channels_last is False  # nothing to gain without convolutions
