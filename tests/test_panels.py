@@ -246,6 +246,7 @@ def test_replay_message_for_tabular(qtbot) -> None:
 def test_training_curves_grow(qtbot, description: EnvDescription) -> None:
     panel = TrainingPanel()
     qtbot.addWidget(panel)
+    panel.refresh_interval = 0.0
     panel.reset(description, "dqn", "cnn")
     for i in range(1, 700):
         panel.show_frame(make_frame(description, step=100 * i, episodes=1, updates=2, replay=False, seed=i))
@@ -280,6 +281,7 @@ def test_training_long_runs_stay_complete(qtbot, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(training, "LONG_CURVE", 100)
     panel = TrainingPanel()
     qtbot.addWidget(panel)
+    panel.refresh_interval = 0.0
     panel.reset(GRID, "dqn", "mlp")
     frames = [make_frame(GRID, step=100 * i, episodes=7, updates=30, replay=False, seed=i)
               for i in range(1, 41)]
@@ -296,3 +298,19 @@ def test_training_long_runs_stay_complete(qtbot, monkeypatch: pytest.MonkeyPatch
     assert len(panel.curve_data("loss")[0]) == panel.curve_lengths()["loss"] == 1200
     panel.reset(GRID, "dqn", "mlp")
     assert len(panel.curve_data("return")[0]) == 0 and not panel.return_dots.chunks
+
+
+def test_training_curves_redraw_a_few_times_a_second(qtbot) -> None:
+    """Frames arriving back to back add their points at once but redraw the curves only after the interval."""
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.reset(GRID, "dqn", "mlp")
+    panel.refresh_interval = 0.3
+    for i in range(1, 6):
+        panel.show_frame(make_frame(GRID, step=100 * i, episodes=0, updates=2, replay=False, seed=i))
+    assert panel.curve_lengths()["loss"] == 10
+    assert len(panel.curve_data("loss")[0]) == 2, "only the first frame was drawn"
+    assert "step 500" in panel.episodes_label.text()
+    qtbot.wait(350)
+    panel.show_frame(make_frame(GRID, step=600, episodes=0, updates=2, replay=False, seed=6))
+    assert len(panel.curve_data("loss")[0]) == 12
