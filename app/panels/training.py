@@ -165,8 +165,11 @@ class TrainingPanel(QWidget):
             if i >= 2:
                 plot.setLabel("bottom", "agent steps", color="#333")
             plots[key] = plot
-        for key in ("loss", "epsilon", "mean_q"):
-            plots[key].setXLink(plots["return"])
+        # Epsilon has a point from the first step to the latest, so its x range is the run's: the others
+        # follow it (linked to an empty return plot, every plot showed 0..1 until the first episode ended).
+        for key in ("return", "loss", "mean_q"):
+            plots[key].enableAutoRange(x=False)
+            plots[key].setXLink(plots["epsilon"])
         self.graphs.setToolTip("Learning curves; x = agent steps. Drag to pan, wheel to zoom.")
         return self._make_curves(plots)
 
