@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from agents.config import apply_overrides, dqn_config_for, tabular_config_for
+from agents.config import apply_overrides, check_fits_env, dqn_config_for, tabular_config_for
 from agents.dqn import DQNAgent
 from agents.envs.registry import EnvDescription
 from agents.errors import ConfigError
@@ -70,6 +70,7 @@ def create_agent(
     if spec.dueling is not None:
         switches["dueling"] = spec.dueling
     config = apply_overrides(dqn_config_for(description.kind, **switches), overrides)
+    check_fits_env(config, description.kind)
     return DQNAgent(
         config,
         description.obs_shape,

@@ -110,7 +110,7 @@ def run(
     """
     settings = settings or RunSettings()
     episode = _Episode(index=len(agent.episodes))
-    obs, info = env.reset(seed=seed)
+    obs, info = env.reset(seed=seed, options=reset_options(agent, settings.mode))
     steps = 0
     while max_steps is None or steps < max_steps:
         action = _choose_action(agent, obs, settings)
@@ -125,7 +125,7 @@ def run(
         steps += 1
         if finished is not None:
             episode = _Episode(index=len(agent.episodes))
-            obs, info = env.reset()
+            obs, info = env.reset(options=reset_options(agent, settings.mode))
         else:
             obs = next_obs
 
@@ -144,6 +144,16 @@ class _Episode:
         if not (terminated or truncated):
             return None
         return EpisodeStats(self.index, self.total_return, self.length, info.get("success"))
+
+
+def reset_options(agent: Agent, mode: Mode) -> dict[str, Any] | None:
+    """Training episodes of an agent with exploring_starts begin on a random cell; play starts on S.
+
+    A controller without a config (a scripted one in the tests) always starts on S."""
+    config = getattr(agent, "config", None)
+    if mode is Mode.TRAIN and getattr(config, "exploring_starts", False):
+        return {"random_start": True}
+    return None
 
 
 def _choose_action(agent: Agent, obs: np.ndarray, settings: RunSettings) -> int:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from agents.runner import Mode, reset_options
 from agents.types import EpisodeStats, Transition, UpdateStats
 
 
@@ -36,10 +38,13 @@ class SyncEnvs:
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
         self.envs = [make() for make in env_fns]
         self.num_envs = len(self.envs)
+        self.reset_options: dict[str, Any] | None = None
 
-    def reset(self, seed: int | None = None) -> np.ndarray:
+    def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> np.ndarray:
+        """Reset every env; `options` also apply to the resets that follow each episode's end."""
+        self.reset_options = options
         seeds = [None if seed is None else seed + i for i in range(self.num_envs)]
-        return np.stack([env.reset(seed=s)[0] for env, s in zip(self.envs, seeds, strict=True)])
+        return np.stack([env.reset(seed=s, options=options)[0] for env, s in zip(self.envs, seeds, strict=True)])
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                                                  list[dict]]:
@@ -49,7 +54,7 @@ class SyncEnvs:
         carry_on = next_obs.copy()
         for i, (_, _, terminated, truncated, _) in enumerate(results):
             if terminated or truncated:
-                carry_on[i] = self.envs[i].reset()[0]
+                carry_on[i] = self.envs[i].reset(options=self.reset_options)[0]
         rewards = np.array([r[1] for r in results], dtype=np.float64)
         terminated = np.array([r[2] for r in results], dtype=bool)
         truncated = np.array([r[3] for r in results], dtype=bool)
@@ -63,7 +68,7 @@ class SyncEnvs:
 def run_vector(envs: SyncEnvs, agent, *, max_steps: int | None = None, seed: int | None = None
                ) -> Iterator[VectorStep]:
     """Train `agent` on all of `envs` at once until it has seen `max_steps` steps in total."""
-    obs = envs.reset(seed)
+    obs = envs.reset(seed, options=reset_options(agent, Mode.TRAIN))
     returns = np.zeros(envs.num_envs)
     lengths = np.zeros(envs.num_envs, dtype=np.int64)
     while max_steps is None or agent.step_count < max_steps:

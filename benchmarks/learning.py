@@ -42,7 +42,8 @@ PONG_WINDOW = 10
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--maps", nargs="+", default=["four-rooms", "maze"], help="built-in gridworld names")
+    parser.add_argument("--maps", nargs="+", default=["four-rooms", "maze"],
+                        help="built-in gridworld names or paths to .txt map files")
     parser.add_argument("--nets", nargs="+", default=list(NETWORKS), choices=NETWORKS)
     parser.add_argument("--steps", type=int, default=50_000, help="gridworld step limit per run (default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=2_500, help="steps between greedy evaluations")
@@ -111,7 +112,7 @@ class SolveResult:
 
 def solve_gridworld(map_name: str, network: str, args: argparse.Namespace, device: str) -> SolveResult:
     """Train a fresh agent on one map until its greedy episode is a shortest path, or the step limit."""
-    env_id = GRIDWORLD_PREFIX + map_name
+    env_id = gridworld_id(map_name)
     train_env = make_env(env_id, render_mode=None, seed=args.seed)
     eval_env = make_env(env_id, render_mode=None, seed=args.seed)
     agent = create_agent(describe_env(env_id, train_env), AgentSpec("dqn", network, overrides=tuple(args.overrides)),
@@ -140,6 +141,11 @@ def solve_gridworld(map_name: str, network: str, args: argparse.Namespace, devic
     eval_env.close()
     return SolveResult(map_name, network, solved, agent.step_count, train_seconds, eval_seconds, evaluations,
                        shortest, greedy.length if greedy else 0, bool(greedy and greedy.success))
+
+
+def gridworld_id(map_name: str) -> str:
+    """A built-in map's id, or the path itself for a map file (e.g. one no test has seen)."""
+    return map_name if map_name.endswith(".txt") else GRIDWORLD_PREFIX + map_name
 
 
 def greedy_episode(agent: Agent, env: gym.Env) -> EpisodeStats:

@@ -13,6 +13,7 @@ from agents.config import (
     DQNConfig,
     TabularConfig,
     apply_overrides,
+    check_fits_env,
     dqn_config_for,
     linear_epsilon,
     tabular_config_for,
@@ -34,6 +35,15 @@ def test_gridworld_defaults_fit_fifty_thousand_steps() -> None:
     assert cfg.total_timesteps == 50_000
     assert cfg.learning_starts < cfg.exploration_fraction * cfg.total_timesteps < cfg.total_timesteps
     assert cfg.buffer_size >= cfg.batch_size
+
+
+def test_exploring_starts_are_a_gridworld_default_and_refused_for_atari() -> None:
+    assert dqn_config_for("gridworld").exploring_starts
+    assert not dqn_config_for("atari").exploring_starts
+    assert not tabular_config_for("gridworld").exploring_starts
+    check_fits_env(dqn_config_for("gridworld"), "gridworld")
+    with pytest.raises(ConfigError, match="exploring_starts needs a gridworld"):
+        check_fits_env(dqn_config_for("atari", exploring_starts=True), "atari")
 
 
 def test_dqn_config_for_applies_keyword_overrides_and_rejects_unknown_ones() -> None:

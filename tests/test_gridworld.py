@@ -130,6 +130,28 @@ def test_reset_observation_and_info():
     assert env.observation_space.contains(obs)
 
 
+def test_random_start_draws_every_cell_that_is_not_wall_goal_or_lava():
+    env = small_env()
+    env.reset(seed=0)
+    starts = {env.reset(options={"random_start": True})[1]["position"] for _ in range(200)}
+    allowed = {(int(r), int(c)) for r, c in np.argwhere(~(env.grid.walls | env.grid.goals | env.grid.lava))}
+    assert starts == allowed
+    obs, info = env.reset(options={"random_start": True})
+    assert obs[1].sum() == 1 and obs[1][info["position"]] == 1
+
+
+def test_random_start_is_reproducible_and_plain_reset_stays_on_s():
+    def starts(seed: int) -> list[tuple[int, int]]:
+        env = small_env()
+        env.reset(seed=seed)
+        return [env.reset(options={"random_start": True})[1]["position"] for _ in range(20)]
+
+    assert starts(5) == starts(5)
+    env = small_env()
+    assert all(env.reset(options=options)[1]["position"] == (1, 1)
+               for options in (None, {}, {"random_start": False}))
+
+
 def test_walls_and_map_edge_keep_the_agent_in_place():
     env = small_env()
     env.reset()

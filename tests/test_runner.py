@@ -157,6 +157,54 @@ def test_train_then_play_with_a_small_dqn() -> None:
     assert all(s.total_steps == 14 and s.update is None and s.mode is Mode.PLAY for s in play)
 
 
+OPEN = "#######\n#S....#\n#.....#\n#....G#\n#######\n"
+"""An open room: 14 cells a training episode may start on."""
+
+
+def _record_starts(env: GridWorldEnv) -> list[tuple[int, int]]:
+    """The cell each later reset of `env` puts the agent on."""
+    starts: list[tuple[int, int]] = []
+    reset = env.reset
+
+    def recording_reset(**kwargs):
+        obs, info = reset(**kwargs)
+        starts.append(info["position"])
+        return obs, info
+
+    env.reset = recording_reset
+    return starts
+
+
+def test_exploring_starts_spread_training_episodes_but_play_starts_on_s() -> None:
+    env = _env(OPEN)
+    agent = _agent(env, AgentSpec("dqn", "mlp", overrides=("learning_starts=100000",)))
+    assert agent.config.exploring_starts  # the gridworld default
+    starts = _record_starts(env)
+    list(run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), max_steps=3000, seed=0))
+    assert len(set(starts)) >= 12
+    starts.clear()
+    list(run(env, agent, RunSettings(mode=Mode.PLAY, play_epsilon=1.0, evaluate=False), max_steps=3000))
+    assert len(starts) > 10 and set(starts) == {(1, 1)}
+
+
+def test_without_exploring_starts_training_starts_on_s() -> None:
+    env = _env(OPEN)
+    agent = _agent(env, AgentSpec("dqn", "mlp", overrides=("learning_starts=100000", "exploring_starts=false")))
+    starts = _record_starts(env)
+    list(run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), max_steps=3000, seed=0))
+    assert len(starts) > 10 and set(starts) == {(1, 1)}
+
+
+def test_vector_training_uses_exploring_starts_too() -> None:
+    envs = SyncEnvs([lambda: _env(OPEN)] * 2)
+    agent = create_agent(describe_env("test.txt", envs.envs[0]), AgentSpec("dqn", "mlp", overrides=(
+        "learning_starts=100000",)), seed=0, num_envs=2)
+    starts = [_record_starts(env) for env in envs.envs]
+    for _ in run_vector(envs, agent, max_steps=3000, seed=0):
+        pass
+    assert all(len(set(cells)) >= 12 for cells in starts)
+
+
 def test_play_mode_leaves_a_tabular_agent_untouched() -> None:
     env = _env(CORRIDOR)
     agent = _agent(env, AgentSpec(kind="qlearning"))

@@ -136,6 +136,7 @@ class GridWorldEnv(gym.Env):
         self._static = np.stack(planes).astype(np.uint8)
         self.position: Position = grid.start
         self._steps = 0
+        self._start_cells: np.ndarray | None = None
         self._background: pygame.Surface | None = None
 
     @property
@@ -147,10 +148,20 @@ class GridWorldEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start at S; with options={"random_start": True}, at a uniformly drawn free cell that is neither
+        goal nor lava instead (exploring starts, Sutton & Barto 2018, section 5.3), drawn from the env's own
+        seeded generator."""
         super().reset(seed=seed)
-        self.position = self.grid.start
+        random_start = bool((options or {}).get("random_start", False))
+        self.position = self._random_start() if random_start else self.grid.start
         self._steps = 0
         return self.observation_at(self.position), self._info()
+
+    def _random_start(self) -> Position:
+        if self._start_cells is None:
+            self._start_cells = np.argwhere(~(self.grid.walls | self.grid.goals | self.grid.lava))
+        row, col = self._start_cells[self.np_random.integers(len(self._start_cells))]
+        return (int(row), int(col))
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if not self.action_space.contains(int(action)):
