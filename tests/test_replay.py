@@ -5,6 +5,8 @@ wrapped in FrameStackObservation(4) it yields exactly the stacks an Atari env yi
 repeating the first frame). Every transition's reward is its unique id, so each sampled row is looked up
 in a dict of what was added and compared byte for byte; each transition also records the absolute
 positions (frames written before it) that decide whether the ring still holds it and its stack history.
+Where a scenario is small, the expected layout, stacks and orders are also written out by hand, so the
+tests do not rest on the wrapper alone.
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def fill(buffer: ReplayBuffer, script: list[str]) -> dict[int, Step]:
 
 def test_atari_shaped_buffer_stores_one_frame_per_transition() -> None:
     buffer = ReplayBuffer(10_000, (4, 84, 84), frame_stack=4, n_actions=18)
+    assert buffer.capacity == 10_000
     assert buffer.frames.shape == (1, 10_000, 84, 84) and buffer.frames.dtype == np.uint8
     assert buffer.actions.dtype == np.uint8
     by_hand = 10_000 * (84 * 84 + 1 + 4 + 4) + 8 + 8 + 1  # frame, action, reward, 4 flag bytes; per stream
@@ -175,28 +178,43 @@ def test_capacity_is_split_evenly_between_streams() -> None:
     assert buffer.frames.shape == (4, 250, *FRAME)
 
 
-def test_each_step_writes_one_frame_and_an_episode_one_more() -> None:
-    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K)
-    truth = fill(buffer, ["...T", "..X"])
-    assert buffer.written[0] == 4 + 1 + 3 + 1 and len(buffer) == len(truth) == 7
-    first_ids = [encoded_frame(0, i)[0, 2] for i in range(1, 10)]
-    assert buffer.frames[0, :9, 0, 2].tolist() == first_ids
-    assert buffer.first[0, :9].tolist() == [True, False, False, False, False, True, False, False, False]
-    assert buffer.valid[0, :9].tolist() == [True, True, True, True, False, True, True, True, False]
+def test_each_step_writes_one_frame_an_episode_one_more_and_len_counts_transitions() -> None:
+    buffer = ReplayBuffer(10, (K, *FRAME), frame_stack=K)
+    player = Player(0, ["..T", "T", "...X"], first_tid=0)
+    counts = []
+    while player.steps_left:
+        add(buffer, [player.step()])
+        counts.append(len(buffer))
+    # 8 transitions in 3 + 1 + 4 steps plus one reset frame an episode: 11 frames in 10 slots, so the last
+    # (final) frame lands in slot 0 and drops transition 0 stored there.
+    assert counts == [1, 2, 3, 4, 5, 6, 7, 7] and buffer.size == 7
+    assert buffer.written[0] == (3 + 1) + (1 + 1) + (4 + 1) and buffer.cursor[0] == 1
+    assert buffer.frames[0, :, 0, 2].tolist() == [11, 2, 3, 4, 5, 6, 7, 8, 9, 10]  # frame ids, by slot
+    assert buffer.age[0].tolist() == [4, 1, 2, 3, 0, 1, 0, 1, 2, 3]
+    assert buffer.first[0].tolist() == [False, False, False, False, True, False, True, False, False, False]
+    assert buffer.valid[0].tolist() == [False, True, True, False, True, False, True, True, True, True]
 
 
-def test_invalid_construction_and_input() -> None:
-    with pytest.raises(ValueError):
+def test_construction_rejects_a_mismatched_stack_and_a_ring_under_two_slots() -> None:
+    with pytest.raises(ValueError, match="does not start with the frame stack"):
         ReplayBuffer(100, (3, 84, 84), frame_stack=4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="too small"):
         ReplayBuffer(3, (K, *FRAME), frame_stack=K, num_envs=2)
+
+
+def test_add_rejects_a_wrong_shape_or_an_out_of_range_action_and_stores_nothing() -> None:
     buffer = ReplayBuffer(10, (K, *FRAME), frame_stack=K, n_actions=N_ACTIONS)
     obs = np.zeros((K, *FRAME), np.uint8)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="do not fit"):
         buffer.add(obs[:, :2], 0, 0.0, obs[:, :2], False, False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         buffer.add(obs, N_ACTIONS, 0.0, obs, False, False)
-    assert len(buffer) == 0 and buffer.written[0] == 0
+    assert len(buffer) == 0 and buffer.written[0] == 0 and not buffer.valid.any()
+
+
+def test_sampling_an_empty_buffer_raises() -> None:
+    buffer = ReplayBuffer(10, (K, *FRAME), frame_stack=K)
+    assert len(buffer) == 0
     with pytest.raises(ValueError, match="empty"):
         buffer.sample(4)
 
@@ -216,15 +234,24 @@ def test_sampled_stacks_equal_what_frame_stack_observation_produced() -> None:
     assert seen == set(truth)
 
 
+def stack(*frame_ids: int, stream: int = 0) -> np.ndarray:
+    """The observation whose frames, oldest first, are these encoded frames."""
+    return np.stack([encoded_frame(stream, i) for i in frame_ids])
+
+
 def test_episode_start_is_padded_with_its_first_frame() -> None:
     buffer = ReplayBuffer(50, (K, *FRAME), frame_stack=K, seed=1)
     truth = fill(buffer, ["..T", "...X"])
-    start = truth[3]  # the second episode's first step: its stack is the reset frame four times
-    assert all((start.obs[i] == start.obs[-1]).all() for i in range(K))
+    # frames 1-4 are the first episode; the second resets to frame 5 and its first step (transition 3)
+    # sees frame 6: obs is the reset frame four times, next_obs three times and then frame 6.
+    start = truth[3]
+    np.testing.assert_array_equal(start.obs, stack(5, 5, 5, 5))  # FrameStackObservation agrees
+    np.testing.assert_array_equal(start.next_obs, stack(5, 5, 5, 6))
     batch = buffer.sample(400)
-    row = np.flatnonzero(batch.rewards == 3)[0]
-    np.testing.assert_array_equal(batch.observations[row], np.stack([start.obs[-1]] * K))
-    np.testing.assert_array_equal(batch.next_observations[row][:3], np.stack([start.obs[-1]] * 3))
+    rows = np.flatnonzero(batch.rewards == 3)
+    assert len(rows) > 0
+    np.testing.assert_array_equal(batch.observations[rows[0]], stack(5, 5, 5, 5))
+    np.testing.assert_array_equal(batch.next_observations[rows[0]], stack(5, 5, 5, 6))
 
 
 def test_terminated_is_a_done_and_truncated_keeps_its_true_next_obs() -> None:
@@ -236,9 +263,25 @@ def test_terminated_is_a_done_and_truncated_keeps_its_true_next_obs() -> None:
     assert [batch.dones[row[t]] for t in range(7)] == [0, 0, 0, 0, 1, 0, 1]  # X: no done; L and T: done
     truncated_next = batch.next_observations[row[2]]
     np.testing.assert_array_equal(truncated_next, truth[2].next_obs)
-    assert truncated_next[-1, 0, 2] != truth[3].obs[-1, 0, 2]  # the final frame, not the next reset frame
-    # the lost life does not restart the stack: the step after it sees frames from before it
-    assert len({int(f[0, 2]) for f in batch.observations[row[5]]}) == 3
+    # the final frame 4 the truncation produced, not frame 5 the next episode's reset produced
+    np.testing.assert_array_equal(truncated_next, stack(1, 2, 3, 4))
+
+
+def test_a_life_loss_is_a_done_but_keeps_the_episode_and_its_stack_going() -> None:
+    buffer = ReplayBuffer(20, (K, *FRAME), frame_stack=K, seed=4)
+    truth = fill(buffer, ["..X", ".L..T"])  # transition 4 loses a life (terminated, no episode end)
+    # frames: 1-4 the first episode; 5 the second's reset, then 6-10 with no reset after the lost life
+    assert buffer.written[0] == (3 + 1) + (5 + 1)
+    assert buffer.first[0, :10].tolist() == [True, False, False, False, True, False, False, False, False, False]
+    assert buffer.valid[0, :10].tolist() == [True, True, True, False, True, True, True, True, True, False]
+    batch = buffer.sample(400)
+    assert check_batch(buffer, batch, truth) == set(truth)
+    row = {int(r): i for i, r in enumerate(batch.rewards)}
+    assert [batch.dones[row[t]] for t in range(8)] == [0, 0, 0, 0, 1, 0, 0, 1]
+    # the step after the lost life still sees the frames before it (a restart would give 7, 7, 7, 7)
+    np.testing.assert_array_equal(batch.observations[row[5]], stack(5, 5, 6, 7))
+    np.testing.assert_array_equal(batch.next_observations[row[4]], stack(5, 5, 6, 7))
+    np.testing.assert_array_equal(batch.observations[row[6]], stack(5, 6, 7, 8))
 
 
 def test_wrap_around_samples_exactly_the_transitions_whose_history_survives() -> None:
@@ -342,7 +385,7 @@ def test_a_held_batch_is_never_overwritten_by_the_next_sample() -> None:
 # ---------------------------------------------------------------------------------------- inspecting
 
 
-def test_recent_is_newest_first_and_summary_marks_the_last_batch() -> None:
+def test_recent_and_rewards_stored_are_newest_first_with_each_transitions_contents() -> None:
     buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K, seed=8)
     truth = fill(buffer, SCRIPT)
     newest = sorted(truth, reverse=True)
@@ -350,20 +393,28 @@ def test_recent_is_newest_first_and_summary_marks_the_last_batch() -> None:
     assert [int(r.reward) for r in recent] == newest[:7]
     for item in recent:
         step = truth[int(item.reward)]
-        np.testing.assert_array_equal(item.obs_frame, step.obs[-1])
+        np.testing.assert_array_equal(item.obs_frame, step.obs[-1])  # also checks the shape: one frame
         assert (item.action, item.terminated, item.truncated) == (step.action, step.terminated,
                                                                   step.truncated)
-        assert item.index == step.pos
-    assert len(buffer.recent(1000)) == len(truth)
+        assert item.index == step.pos % buffer.ring
+    assert [int(r.reward) for r in buffer.recent(1000)] == newest
     assert buffer.rewards_stored().tolist() == newest
     assert buffer.rewards_stored(5).tolist() == newest[:5]
 
-    assert buffer.summary(4).recent_sampled == (False,) * 4
+
+def test_summary_marks_the_recent_rows_of_the_last_batch_and_is_a_copy() -> None:
+    buffer = ReplayBuffer(100, (K, *FRAME), frame_stack=K, seed=8)
+    truth = fill(buffer, SCRIPT)
+    newest = sorted(truth, reverse=True)
+    assert buffer.summary(4).recent_sampled == (False,) * 4  # nothing sampled yet
     batch = buffer.sample(16)
     summary = buffer.summary(n_recent=12)
     assert isinstance(summary, ReplaySummary)
     assert (summary.size, summary.capacity, summary.nbytes) == (len(truth), 100, buffer.nbytes)
+    np.testing.assert_array_equal(summary.last_sampled, batch.indices)
+    assert [int(r.reward) for r in summary.recent] == newest[:12]
     assert summary.recent_sampled == tuple(r.index in set(batch.indices.tolist()) for r in summary.recent)
+    assert any(summary.recent_sampled)  # the marks were put to the test, not all False by chance
     assert summary.reward_values.tolist() == newest
     kept = summary.last_sampled.copy()
     summary.recent[0].obs_frame[...] = 0  # copies: neither the buffer nor a later batch changes them
@@ -375,16 +426,34 @@ def test_recent_is_newest_first_and_summary_marks_the_last_batch() -> None:
 def test_recent_interleaves_streams_newest_first_after_wrapping() -> None:
     players = [Player(0, ["..T", ".X"] * 4, 0), Player(1, ["....T"] * 4, 1000)]
     buffer = ReplayBuffer(2 * 9, (K, *FRAME), frame_stack=K, num_envs=2)
-    order: list[int] = []
+    truth: dict[int, Step] = {}
+    order: list[int] = []  # newest add first, stream 0 before stream 1 within an add
     while players[0].steps_left:
         steps = [p.step() for p in players]
         add(buffer, steps)
+        truth.update({s.tid: s for s in steps})
         order = [s.tid for s in steps] + order
-    recent = [int(r.reward) for r in buffer.recent(100)]
-    assert len(recent) == len(buffer)
-    stored = set(recent)
-    assert recent == [t for t in order if t in stored]
-    assert recent[:2] == order[:2]
+    stored = {t for t, s in truth.items() if s.pos >= players[s.stream].written - buffer.ring}
+    assert len(stored) == len(buffer)
+    assert [int(r.reward) for r in buffer.recent(100)] == [t for t in order if t in stored]
+
+
+def test_recent_and_rewards_stored_reach_every_transition_of_uneven_streams() -> None:
+    """Once wrapped, streams hold different numbers of transitions (each episode takes one more slot);
+    recent() and rewards_stored() must reach all of them, not as many per stream as the shortest holds."""
+    players = [Player(0, ["." * 10], 0), Player(1, ["T"] * 10, 1000)]  # one long episode; one-step ones
+    buffer = ReplayBuffer(2 * 6, (K, *FRAME), frame_stack=K, num_envs=2)
+    while players[0].steps_left:
+        add(buffer, [p.step() for p in players])
+    # stream 0: 11 frames in 6 slots hold transitions 5..9; stream 1: 20 frames hold 1007..1009
+    assert buffer.valid.sum(axis=1).tolist() == [5, 3] and len(buffer) == 8
+    newest_first = [9, 1009, 8, 1008, 7, 1007, 6, 5]
+    assert [int(r.reward) for r in buffer.recent(8)] == newest_first
+    assert [int(r.reward) for r in buffer.recent(100)] == newest_first
+    assert buffer.rewards_stored().tolist() == newest_first
+    summary = buffer.summary(16)
+    assert [int(r.reward) for r in summary.recent] == newest_first
+    assert summary.reward_values.tolist() == newest_first
 
 
 # --------------------------------------------------------------------------------------------- saving
