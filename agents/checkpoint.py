@@ -443,9 +443,17 @@ def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device:
         raise CheckpointError(f"{path}: corrupt save ({WEIGHTS_MEMBER} lacks online/target/optimizer states)")
     network = agent.config.network
     for name, module in (("online", agent.online), ("target", agent.target)):
-        _check_state_dict(path, f"{name} network", module.state_dict(), state[name], network)
-        module.load_state_dict(state[name])
+        saved = _with_zero_input_reference(module.state_dict(), state[name])
+        _check_state_dict(path, f"{name} network", module.state_dict(), saved, network)
+        module.load_state_dict(saved)
     _load_optimizer(path, agent, state["optimizer"])
+
+
+def _with_zero_input_reference(expected: Mapping[str, torch.Tensor], saved: dict[str, Any]) -> dict[str, Any]:
+    """Saves from before the MLP centred its inputs lack its reference: zero is exactly how they were trained."""
+    missing = {key: torch.zeros_like(tensor) for key, tensor in expected.items()
+               if key.endswith("input_reference") and key not in saved}
+    return {**saved, **missing} if missing else saved
 
 
 def _check_state_dict(path: Path, what: str, expected: Mapping[str, torch.Tensor], saved: Mapping[str, Any],

@@ -163,6 +163,8 @@ class DQNAgent:
         """
         cfg = self.config
         obs, next_obs = self._tensor(batch.observations), self._tensor(batch.next_observations)
+        if self.update_count == 0:
+            self._center_inputs(obs)
         actions = self._tensor(batch.actions).long()
         rewards, dones = self._tensor(batch.rewards).float(), self._tensor(batch.dones).float()
         with torch.no_grad():
@@ -185,6 +187,14 @@ class DQNAgent:
         self.last_update = UpdateStats(loss=measured[0], mean_q=measured[1], grad_norm=measured[2],
                                        td_error=measured[3])
         return self.last_update
+
+    def _center_inputs(self, obs: Tensor) -> None:
+        """Before the first gradient step, networks that centre their inputs take this batch's mean
+        (see MLPQNetwork); online and target alike, so the target network is unchanged."""
+        for network in (self.online, self.target):
+            center = getattr(network, "center_inputs", None)
+            if center is not None:
+                center(obs)
 
     def sync_target(self) -> None:
         """theta_target <- tau theta + (1 - tau) theta_target; tau = 1 is the paper's hard copy."""

@@ -127,18 +127,32 @@ def use_channels_last(network: nn.Module) -> nn.Module:
 
 
 class MLPQNetwork(_ScaledInput):
-    """Flatten the observation, one hidden ReLU layer, then the Q head."""
+    """Flatten the observation, subtract a reference observation, one hidden ReLU layer, then the Q head.
+
+    The reference (a buffer, saved with the weights) starts at zero and is set once, by `center_inputs`, to
+    the mean observation of the first training batch: inputs should be centred (LeCun et al. 1998,
+    "Efficient BackProp"). It matters on a gridworld, where the wall, goal and lava planes are the same in
+    every observation: uncentred, the hundred-odd wall inputs give each hidden unit a constant about ten
+    times larger than the agent's one-hot position, so about half the ReLUs are dead for every state and
+    the rest barely tell positions apart (the maze went from unsolved in 50k steps to solved in 15k).
+    """
 
     def __init__(self, obs_shape: tuple[int, ...], n_actions: int, obs_scale: float, hidden: int,
                  dueling: bool) -> None:
         super().__init__(obs_scale)
         in_features = math.prod(obs_shape)
-        self.body = nn.Sequential(nn.Flatten(), init_layer(nn.Linear(in_features, hidden)), nn.ReLU())
+        self.register_buffer("input_reference", torch.zeros(in_features))
+        self.body = nn.Sequential(init_layer(nn.Linear(in_features, hidden)), nn.ReLU())
         self.head = QHead(hidden, hidden, n_actions, dueling)
 
     def forward(self, x: Tensor) -> QOutput:
-        q, value = self.head(self.body(self.scale(x)))
+        q, value = self.head(self.body(self.scale(x).flatten(1) - self.input_reference))
         return QOutput(q, value, None)
+
+    @torch.no_grad()
+    def center_inputs(self, observations: Tensor) -> None:
+        """Make the mean of `observations` (a batch of raw observations) the reference subtracted from inputs."""
+        self.input_reference.copy_(self.scale(observations).flatten(1).mean(dim=0))
 
 
 def conv_trunk(obs_shape: tuple[int, ...], small_channels: Sequence[int] = (32, 32)) -> nn.Sequential:

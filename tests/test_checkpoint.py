@@ -263,6 +263,21 @@ def test_map_text_travels_with_the_save(tmp_path):
     assert load_agent(path).map_text == given
 
 
+def test_a_save_from_before_input_centring_loads_with_a_zero_reference(tmp_path):
+    agent = trained("mlp")
+    assert agent.online.input_reference.any()
+    path = tmp_path / "old.dqn"
+    save_agent(path, agent, env_id="gridworld/open-room")
+    with zipfile.ZipFile(path) as archive:
+        weights = torch.load(io.BytesIO(archive.read(checkpoint.WEIGHTS_MEMBER)), weights_only=True)
+    for network in ("online", "target"):
+        del weights[network]["input_reference"]
+    rewrite_member(path, checkpoint.WEIGHTS_MEMBER, torch_bytes(weights))
+    loaded = load_agent(path).agent
+    assert not loaded.online.input_reference.any() and not loaded.target.input_reference.any()
+    assert torch.equal(loaded.online.body[0].weight, agent.online.body[0].weight)
+
+
 def test_saving_twice_replaces_the_file(tmp_path):
     agent = trained("mlp")
     path = tmp_path / "agent.dqn"

@@ -241,3 +241,31 @@ def test_learns_a_two_state_chain() -> None:
     q = agent.q_values(start)
     assert q[1] == pytest.approx(1.0, abs=0.1) and q[0] == pytest.approx(-0.1 + 0.9 * 1.0, abs=0.15)
     assert agent.act(start, explore=False) == 1
+
+
+def test_the_first_update_centres_the_mlp_inputs_on_that_batch_and_later_ones_keep_it() -> None:
+    agent = _agent(shape=(2, 1, 3))
+    assert not agent.online.input_reference.any()  # untrained: nothing subtracted yet
+    observations = np.array([[[[1, 0, 0]], [[1, 1, 1]]], [[[0, 1, 0]], [[1, 1, 1]]]], np.uint8)
+    first = Batch(observations, np.array([0, 1]), np.zeros(2, np.float32), observations, np.zeros(2, np.float32),
+                  np.array([0, 1]))
+    agent.update(first)
+    expected = torch.tensor([0.5, 0.5, 0.0, 1.0, 1.0, 1.0])
+    assert torch.equal(agent.online.input_reference, expected)
+    assert torch.equal(agent.target.input_reference, expected)
+    agent.update(first._replace(observations=np.ones_like(observations)))
+    assert torch.equal(agent.online.input_reference, expected)
+
+
+def test_centred_inputs_make_a_constant_plane_irrelevant() -> None:
+    """Two maps that differ only in a plane every observation shares give the same Q after centring."""
+    agent = _agent(shape=(2, 1, 3))
+    network = agent.online
+    positions = np.eye(3, dtype=np.uint8).reshape(3, 1, 1, 3)
+    plain = np.concatenate([positions, np.zeros_like(positions)], axis=1)
+    walled = np.concatenate([positions, np.ones_like(positions)], axis=1)
+    q = {}
+    for name, obs in (("plain", plain), ("walled", walled)):
+        network.center_inputs(torch.from_numpy(obs))
+        q[name] = network(torch.from_numpy(obs)).q
+    torch.testing.assert_close(q["plain"], q["walled"])
