@@ -10,6 +10,7 @@ Pong (--pong, instead of the gridworlds): trains on ALE/Pong-v5 until the mean r
 episodes reaches +18, or --max-steps / --max-minutes; reports agent steps, frames (4 per step) and minutes.
 
     python benchmarks/learning.py --maps four-rooms maze --nets mlp cnn attention --json learning.json
+    python benchmarks/learning.py --maps benchmarks/maps/*.txt --nets mlp   # maps no test uses
     python benchmarks/learning.py --pong --device cuda --json pong.json
 """
 
