@@ -38,6 +38,8 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui = commands.add_parser("gui", help="open the window (the default with no command)")
     gui.add_argument("--env", default=None, help=f"environment id (default: last used, else {DEFAULT_ENV})")
     gui.add_argument("--load", default=None, metavar="FILE", help="open a save")
+    gui.add_argument("--in-process", action="store_true",
+                     help="train in a thread of the window's process, not a child process (for debugging)")
 
 
 def _add_train(commands: argparse._SubParsersAction) -> None:
@@ -102,7 +104,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command in (None, "gui"):
         from app.window import launch  # Qt only when the window is wanted
 
-        return launch(getattr(args, "env", None), getattr(args, "load", None))
+        return launch(getattr(args, "env", None), getattr(args, "load", None),
+                      in_process=getattr(args, "in_process", False))
     from app import headless
 
     if args.command == "train":

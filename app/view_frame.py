@@ -1,4 +1,5 @@
-"""What the worker thread hands the GUI thread: copies only, never live agent state."""
+"""What the training loop hands the window: copies only, never live agent state; picklable, so it can cross
+from the training process to the window's."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from agents.types import EpisodeStats, UpdateStats
 
 @dataclass(frozen=True)
 class ViewFrame:
-    """Everything the panels draw for one GUI refresh (≤ 30 per second).
+    """Everything the panels draw for one shown step (about 30 per second at most; the game view also plays
+    `sub_frames`).
 
-    The worker steps the loop far more often than the GUI refreshes, so the per-step streams
+    The loop steps far more often than the window refreshes, so the per-step streams
     (finished episodes, update statistics) are accumulated between two frames rather than sampled.
     """
 
@@ -40,3 +42,6 @@ class ViewFrame:
     """(H, W) V(s) with the agent standing on each cell, NaN on walls; gridworld only."""
     grid_actions: np.ndarray | None = None
     """(H, W) greedy action index per cell, -1 on walls; gridworld only."""
+    sub_frames: tuple[np.ndarray, ...] = ()
+    """Atari at the game's own pace: the emulator frames between the previous shown step and this one (frame
+    skip), oldest first, `snapshot.frame` not included. The view plays them at 60 Hz before this step's."""

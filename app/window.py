@@ -1,8 +1,10 @@
-"""The main window: game view in the middle, panels in docks, the worker thread behind them.
+"""The main window: game view in the middle, panels in docks, the training process behind them.
 
-The window never does RL work and never touches the agent: it sends commands to the Worker and pulls
-copies of its state 30 times a second (Qt's mandelbrot pattern). Saving and loading also run in the
-worker's thread, which owns the agent; their outcome comes back as signals.
+The window never does RL work and never touches the agent: it sends commands to a worker front-end and
+pulls copies of the loop's state at each refresh. The loop runs in a child process by default
+(`app.process_worker`), so drawing and training use separate cores; `in_process=True` runs it in a thread
+instead (Qt's mandelbrot pattern). Saving and loading happen where the agent lives; their outcome comes
+back as signals.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import os
 import re
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QThread, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QKeySequence, QWindow
 from PySide6.QtWidgets import (
     QApplication,
@@ -43,9 +46,11 @@ from app.panels.attention import AttentionPanel
 from app.panels.q_values import QValuesPanel
 from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
+from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.settings import app_settings, read_bool, read_str, recent_saves, remember_save
+from app.training_loop import MAX_SUB_FRAMES, WINDOW_ATARI_OVERRIDES, SessionInfo, Speed
 from app.view_frame import ViewFrame
-from app.worker import WINDOW_ATARI_OVERRIDES, SessionInfo, Speed, Worker
+from app.worker import ThreadWorker, WorkerBase
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +58,12 @@ DEFAULT_ENV = "gridworld/four-rooms"
 SAVES_DIR = Path("saves")
 SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
 MAP_FILTER = "Gridworld maps (*.txt);;All files (*)"
-REFRESH_MS = 33
-"""The GUI pulls the worker's latest state at about 30 Hz."""
+REFRESH_MS = 16
+"""The window pulls the loop's latest state at about 60 Hz: Atari's own frame rate (the 4 frames of a skipped
+step are played one per refresh), and often enough that the loop's ~30 steps/s are shown as they come
+rather than when a slower timer happens to fire. A refresh without a new frame costs a few microseconds."""
+PLAYBACK_LIMIT = MAX_SUB_FRAMES + 1
+"""Pictures waiting for the game view at most (about 150 ms): a window that falls behind skips ahead."""
 AGENT_CHOICES: tuple[tuple[str, str | None, str], ...] = (
     ("dqn", "attention", "DQN · attention"),
     ("dqn", "cnn", "DQN · CNN"),
@@ -64,7 +73,7 @@ AGENT_CHOICES: tuple[tuple[str, str | None, str], ...] = (
 MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "Train"}
 SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
 FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
-                  "run": "The run stopped"}
+                  "run": "The run stopped", "process": "The training process stopped"}
 ATARI_TOOLTIP = ("Atari agents in the window use a {buffer} replay buffer (Nature: 1M) and start learning"
                  " after {starts} steps (Nature: 50,000), so learning begins within a minute of watching.\n"
                  "Train headless (dqn-arcade train) for the paper's settings.")
@@ -92,10 +101,11 @@ def default_save_name(env_id: str, network: str | None, agent_kind: str) -> str:
     return f"{name}_{network or agent_kind}.dqn"
 
 
-def _leave_a_core_for_the_gui() -> None:
-    """Torch's intra-op threads on every core starve the GUI thread, and each other on a busy machine."""
+def training_threads() -> int:
+    """Torch threads for training: all cores but one, which is left to the GUI (torch's intra-op threads on
+    every core starve it, and each other on a busy machine)."""
     cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, min(torch.get_num_threads(), cores - 1)))
+    return max(1, min(torch.get_num_threads(), cores - 1))
 
 
 class MainWindow(QMainWindow):
@@ -103,7 +113,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, env_id: str | None = None, load_path: str | None = None, *,
                  settings: QSettings | None = None, agent_overrides: Mapping[str, Sequence[str]] | None = None,
-                 device: str = "auto", seed: int | None = None, agent: AgentSpec | None = None) -> None:
+                 device: str = "auto", seed: int | None = None, agent: AgentSpec | None = None,
+                 worker: WorkerBase | None = None, in_process: bool = False) -> None:
         super().__init__()
         self.store = settings if settings is not None else app_settings()
         self.session: SessionInfo | None = None
@@ -116,10 +127,11 @@ class MainWindow(QMainWindow):
         self._fallback_env = DEFAULT_ENV
         self._skip_close_question = False
         self._shut_down = False
-        _leave_a_core_for_the_gui()
-        self.worker = Worker(device=resolve_device(device), agent_overrides=agent_overrides, seed=seed)
-        self.worker_thread = QThread(self)
-        self.worker.moveToThread(self.worker_thread)
+        self._playback: deque[ViewFrame] = deque(maxlen=PLAYBACK_LIMIT)
+        """Pictures for the game view, one per refresh: a step's skipped frames, then its own."""
+        self.worker = worker or self._make_worker(resolve_device(device), agent_overrides, seed, in_process)
+        self.worker.setParent(self)
+        self.worker.start()  # the child imports torch while the widgets are built
         self._build_views()
         self._build_actions()
         self._build_menus()
@@ -129,11 +141,20 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
+        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._pull_frame)
         QApplication.instance().installEventFilter(self)
         self._start(env_id, load_path)
 
     # ------------------------------------------------------------------ construction
+
+    @staticmethod
+    def _make_worker(device: str, agent_overrides: Mapping[str, Sequence[str]] | None, seed: int | None,
+                     in_process: bool) -> WorkerBase:
+        threads = training_threads()
+        if in_process:
+            return ThreadWorker(device=device, agent_overrides=agent_overrides, seed=seed, torch_threads=threads)
+        return ProcessWorker(device=device, agent_overrides=agent_overrides, seed=seed, torch_threads=threads)
 
     def _build_views(self) -> None:
         self.setWindowTitle("DQN Arcade")
@@ -212,7 +233,7 @@ class MainWindow(QMainWindow):
         tips = {Speed.PAUSED: "Pause or resume (Space outside human play)",
                 Speed.NORMAL: "Slow enough to follow: ~8 steps/s on gridworlds, Atari at the game's own"
                               " 60 frames/s",
-                Speed.FAST: "As fast as possible; the view shows up to 30 steps a second",
+                Speed.FAST: "As fast as possible; the view shows about 30 steps a second",
                 Speed.TURBO: "Full-speed training; the view refreshes a few times a second"}
         keys = {Speed.PAUSED: None, Speed.NORMAL: "Ctrl+1", Speed.FAST: "Ctrl+2", Speed.TURBO: "Ctrl+3"}
         self.speed_actions = {speed: self._action(SPEED_LABELS[speed], tips[speed], group=self.speed_group,
@@ -345,8 +366,6 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.stats_label)
 
     def _connect_worker(self) -> None:
-        self.worker_thread.started.connect(self.worker.run)
-        self.worker.finished.connect(self.worker_thread.quit)
         self.worker.session_started.connect(self._on_session_started)
         self.worker.saved.connect(self._on_saved)
         self.worker.failed.connect(self._on_failed)
@@ -383,7 +402,6 @@ class MainWindow(QMainWindow):
                          Qt.Orientation.Horizontal)
 
     def _start(self, env_id: str | None, load_path: str | None) -> None:
-        self.worker_thread.start()
         self.worker.set_speed(self.speed)
         self._show_speed(self.speed)
         self.mode_actions[Mode.TRAIN].setChecked(True)
@@ -398,6 +416,7 @@ class MainWindow(QMainWindow):
 
     def _on_session_started(self, info: SessionInfo) -> None:
         self.session = info
+        self._playback.clear()
         self.spec = AgentSpec(info.agent_kind, info.network, self.spec.double, self.spec.dueling)
         description = info.description
         for panel in self.panels:
@@ -466,6 +485,9 @@ class MainWindow(QMainWindow):
             self._sync_session_widgets(self.session)
         if what == "run":
             message += "\n\nThe agent is kept. Press Restart (or choose a speed) to start a new episode."
+        elif what == "process":
+            self._playback.clear()
+            message += "\n\nPress Restart, choose an environment or open a save to go on."
         QMessageBox.warning(self, FAILURE_TITLES.get(what, "Error"), message)
         if self.session is None and what in ("session", "load"):
             # Nothing runs yet (a bad --load or a remembered map that is gone): start something usable.
@@ -473,16 +495,25 @@ class MainWindow(QMainWindow):
             self.worker.new_session(fallback, AgentSpec())
 
     def _pull_frame(self) -> None:
-        """30 Hz: hand the worker's newest copies to the game view and every panel."""
+        """60 Hz: one picture to the game view; a new step's copies to every panel. A step that comes with its
+        skipped frames (Atari at the game's pace) plays them before its own picture, so the view shows the
+        game's 60 frames a second."""
         if self.session is None:
             return
-        frame = self.worker.take_frame(self.session.session_id)
-        if frame is None:
-            return
+        if not self._playback:  # the worker queues what comes meanwhile: every frame drawn is shown
+            frame = self.worker.take_frame(self.session.session_id)
+            if frame is not None:
+                self._show_frame(frame)
+        if self._playback:
+            self.game_view.show_frame(self._playback.popleft())
+
+    def _show_frame(self, frame: ViewFrame) -> None:
         head = self.attention_panel.selected_head()
         if head != self.game_view.options.attention_head:
             self.game_view.options = replace(self.game_view.options, attention_head=head)
-        self.game_view.show_frame(frame)
+        snapshot = frame.snapshot
+        self._playback.extend(replace(frame, snapshot=replace(snapshot, frame=screen)) for screen in frame.sub_frames)
+        self._playback.append(frame)
         for panel in self.panels:
             panel.show_frame(frame)
         self._show_stats(frame)
@@ -730,7 +761,8 @@ class MainWindow(QMainWindow):
         event.accept()
 
     def shutdown(self) -> None:
-        """Remember the layout, stop the worker and wait for its thread: no hang, no orphan thread."""
+        """Remember the layout, stop the loop and wait for it (a stuck child is terminated): no hang, no
+        orphan process or thread."""
         if self._shut_down:
             return
         self._shut_down = True
@@ -738,9 +770,8 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         self._remember_layout()
         self.worker.stop()
-        self.worker_thread.quit()
-        if not self.worker_thread.wait(15000):
-            log.error("the worker thread did not stop within 15 s")
+        if not self.worker.wait(STOP_TIMEOUT_MS):
+            log.error("the training loop did not stop within %d s", STOP_TIMEOUT_MS // 1000)
 
     def _remember_layout(self) -> None:
         self.store.setValue("geometry", self.saveGeometry())
@@ -752,12 +783,12 @@ class MainWindow(QMainWindow):
         self.store.sync()
 
 
-def launch(env_id: str | None, load_path: str | None) -> int:
+def launch(env_id: str | None, load_path: str | None, *, in_process: bool = False) -> int:
     """Run the window until it closes; returns the process exit code."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("DQN Arcade")
     app.setOrganizationName("DQN Arcade")
-    window = MainWindow(env_id, load_path)
+    window = MainWindow(env_id, load_path, in_process=in_process)
     window.show()
     previous = _close_on_interrupt(window)
     try:

@@ -1,188 +1,59 @@
-"""The worker: owns the environment, the agent and the run loop, in a thread of its own.
+"""The window's side of the training loop: commands out, signals and frames in.
 
-Qt's mandelbrot example and superqt's generator worker: a QObject moved to a QThread iterates the
-`agents.runner.run` generator. The window never touches the agent; it sends commands through a
-thread-safe queue (checked between steps) and pulls copies of the latest state (`take_frame`) on a
-30 Hz timer. Saves and loads happen here too, because this thread owns the agent.
+`WorkerBase` is what the window talks to: command methods (any thread), `take_frame` (the window's refresh
+timer) and four signals. Two front-ends implement it over the same Qt-free `app.training_loop.TrainingLoop`:
+
+- `app.process_worker.ProcessWorker` (the window's default) runs the loop in a child process, so training
+  and drawing use separate cores and do not share an interpreter lock;
+- `ThreadWorker` runs it in a QThread of the window's process (Qt's mandelbrot pattern), which is simpler
+  to debug (`dqn-arcade gui --in-process`).
 """
 
 from __future__ import annotations
 
-import logging
 import queue
-import threading
-import time
-from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from enum import Enum
-from pathlib import Path
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-import gymnasium as gym
-import numpy as np
-from PySide6.QtCore import QObject, Signal, Slot
+import torch
+from PySide6.QtCore import QObject, QThread, Signal
 
-from agents.checkpoint import load_agent, save_agent
-from agents.envs.gridworld import GridWorldEnv, parse_map
-from agents.envs.registry import EnvDescription, describe_env, make_env
-from agents.errors import ArcadeError
-from agents.factory import AgentSpec, create_agent
-from agents.replay import ReplaySummary
-from agents.runner import Mode, RunSettings, StepSnapshot, run
-from agents.types import EpisodeStats, UpdateStats
+from agents.factory import AgentSpec
+from agents.runner import Mode
+from app.training_loop import (
+    NORMAL_RATE,
+    WINDOW_ATARI_OVERRIDES,
+    Command,
+    LoopStatus,
+    SessionInfo,
+    Speed,
+    TrainingLoop,
+    one_line,
+)
 from app.view_frame import ViewFrame
 
-log = logging.getLogger(__name__)
-
-WINDOW_ATARI_OVERRIDES = ("buffer_size=100000", "learning_starts=1000")
-"""Atari in the window: a 100k replay (Nature: 1M) and learning after 1,000 steps (Nature: 50,000), so a
-person watching sees learning begin within a minute and the buffer fits beside a desktop's other work."""
-NORMAL_RATE = {"gridworld": 8.0, "atari": 15.0}
-"""Steps per second at normal speed: slow enough to follow a gridworld, the game's own pace for Atari
-(60 frames/s with frame skip 4)."""
-ATARI_PLAY_EPSILON = 0.05
-"""Agent play on Atari keeps 5% random actions (the Nature evaluation epsilon), so it cannot get stuck
-forever waiting to press FIRE; gridworld play is greedy."""
-TURBO_FRAME_INTERVAL = 0.25
-"""Turbo shows at most four steps a second; other speeds show a step whenever the window has taken the last."""
-SUMMARY_INTERVAL = 0.3
-"""The replay summary and the gridworld value map are recomputed at most about three times a second..."""
-SUMMARY_SHARE = 0.1
-"""...and take at most about this share of the worker's time (a big network's value map is slow on a CPU)."""
-MAX_PENDING_PRESSES = 8
+__all__ = ["NORMAL_RATE", "WINDOW_ATARI_OVERRIDES", "SessionInfo", "Speed", "ThreadWorker", "WorkerBase",
+           "one_line"]
 
 
-class Speed(str, Enum):
-    """How fast the worker steps. Single steps are a command, not a speed."""
-
-    PAUSED = "paused"
-    NORMAL = "normal"
-    FAST = "fast"
-    """No sleeping; the view shows up to 30 steps a second."""
-    TURBO = "turbo"
-    """Full-speed training; the view shows a few steps a second."""
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """A new environment/agent pair is running: what the window needs to reset its views."""
-
-    session_id: int
-    env_id: str
-    description: EnvDescription
-    agent_kind: str
-    network: str | None
-    double: bool | None
-    dueling: bool | None
-    save_path: str | None
-    step_count: int
-
-
-@dataclass
-class _Session:
-    """One environment, one agent, and the loop over them (created lazily at the first step)."""
-
-    session_id: int
-    env_id: str
-    env: gym.Env
-    agent: Any
-    description: EnvDescription
-    map_text: str | None = None
-    save_path: str | None = None
-    saved_steps: int = 0
-    steps: Iterator[StepSnapshot] | None = None
-    broken: bool = False
-    grid_positions: list[tuple[int, int]] | None = None
-    grid_observations: np.ndarray | None = None
-
-    @property
-    def network(self) -> str | None:
-        return getattr(self.agent.config, "network", None) if self.agent.kind == "dqn" else None
-
-    def info(self) -> SessionInfo:
-        config = self.agent.config
-        return SessionInfo(self.session_id, self.env_id, self.description, self.agent.kind, self.network,
-                           getattr(config, "double", None), getattr(config, "dueling", None),
-                           self.save_path, self.agent.step_count)
-
-    def close(self) -> None:
-        if self.steps is not None:
-            self.steps.close()
-        self.steps = None
-        self.env.close()
-
-
-@dataclass
-class _Published:
-    """The latest picture the worker offers, plus everything that happened since the GUI last pulled."""
-
-    session_id: int = -1
-    snapshot: StepSnapshot | None = None
-    fresh: bool = False
-    replay: ReplaySummary | None = None
-    grid_values: np.ndarray | None = None
-    grid_actions: np.ndarray | None = None
-    steps_per_second: float = 0.0
-    episodes: list[EpisodeStats] = field(default_factory=list)
-    updates: deque[tuple[int, UpdateStats]] = field(default_factory=lambda: deque(maxlen=5000))
-
-
-def one_line(error: BaseException) -> str:
-    """A user error's own message, or the exception type and its first line for a bug."""
-    if isinstance(error, ArcadeError):
-        return str(error)
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
-
-
-class Worker(QObject):
-    """Runs the loop; every public method except `run` may be called from any thread."""
+class WorkerBase(QObject):
+    """Commands to the loop and what comes back. Command methods never block and may be called any time."""
 
     session_started = Signal(object)
     """SessionInfo of the environment/agent now running."""
     saved = Signal(str)
     """Path of a save that was written."""
     failed = Signal(str, str)
-    """(what, one-line message): what is "session", "load", "save" or "run"."""
+    """(what, one-line message): what is "session", "load", "save", "run" or "process" (the training
+    process died)."""
     speed_changed = Signal(str)
-    """The worker changed the speed itself (to paused, after an error)."""
+    """The loop changed the speed itself (to paused, after an error)."""
     finished = Signal()
+    """The loop has stopped after `stop()`."""
 
-    def __init__(self, *, device: str = "cpu", agent_overrides: Mapping[str, Sequence[str]] | None = None,
-                 seed: int | None = None) -> None:
-        super().__init__()
-        self._device = device
-        self._agent_overrides = {kind: tuple(items) for kind, items in (agent_overrides or {}).items()}
-        self._seed = seed
-        self._commands: queue.Queue[tuple[str, tuple]] = queue.Queue()
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._published = _Published()
-        self._session: _Session | None = None
-        self._session_counter = 0
-        self._held_action = 0
-        self._presses: deque[int] = deque(maxlen=MAX_PENDING_PRESSES)
-        self._press_action = 0
-        self._single_step = False
-        self._unpublished: StepSnapshot | None = None
-        self._next_due = 0.0
-        self._last_publish = 0.0
-        self._frame_wanted = True
-        """The window has taken the last published step (or never had one): the next step is shown."""
-        self._last_summary = -1.0
-        self._summary_cost = 0.0
-        self._rate_mark = (time.perf_counter(), 0)
-        self._steps_taken = 0
-        self.speed = Speed.NORMAL
-        # The loop neither draws nor evaluates: the worker does both for the steps it shows (`_completed`).
-        self.settings = RunSettings(mode=Mode.TRAIN, human_action=self._human_action, evaluate=False,
-                                    render=False)
-
-    # ------------------------------------------------------------------ commands (any thread)
+    # ------------------------------------------------------------------ commands
 
     def _send(self, name: str, *args: object) -> None:
-        self._commands.put((name, args))
+        raise NotImplementedError
 
     def new_session(self, env_id: str, spec: AgentSpec, *, save_first: str | None = None) -> None:
         """Replace environment and agent; with `save_first`, only after that save succeeded."""
@@ -215,8 +86,9 @@ class Worker(QObject):
         self._send("press", int(action))
 
     def set_held_action(self, action: int) -> None:
-        """The action the held keys ask for (Atari human play); read by the loop every step."""
-        self._held_action = int(action)  # a plain int store: atomic, no command needed
+        """The action the held keys ask for (Atari human play). Every change acts for at least one step, so a
+        key tapped between two steps is not lost."""
+        self._send("held", int(action))
 
     def set_record_human(self, record: bool) -> None:
         self._send("record_human", bool(record))
@@ -225,369 +97,101 @@ class Worker(QObject):
         """Start a fresh episode (after an error too); the agent is kept."""
         self._send("restart")
 
+    # ------------------------------------------------------------------ life cycle and state
+
+    def start(self) -> None:
+        """Start the loop (the window calls it once, before its first command)."""
+        raise NotImplementedError
+
     def stop(self) -> None:
-        self._stop.set()
-        self._send("stop")
+        """Ask the loop to stop; `wait` then waits for it."""
+        raise NotImplementedError
+
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait until the loop has stopped; False if it had to be cut short after `timeout_ms`."""
+        raise NotImplementedError
+
+    def is_running(self) -> bool:
+        raise NotImplementedError
+
+    def take_frame(self, session_id: int) -> ViewFrame | None:
+        """The newest ViewFrame of session `session_id`, or None if no step was published since the last
+        one. Taking a frame tells the loop the window is ready for the next."""
+        raise NotImplementedError
+
+    def status(self) -> LoopStatus:
+        """The loop's speed, mode and step counts as last reported (the window never reads the agent)."""
+        raise NotImplementedError
+
+    @property
+    def speed(self) -> Speed:
+        return self.status().speed
+
+    @property
+    def mode(self) -> Mode:
+        return self.status().mode
+
+    def trained_steps(self) -> int:
+        return self.status().trained_steps
 
     def unsaved_steps(self) -> int:
         """Training steps since the last save or load (0 for an untrained agent)."""
-        session = self._session
-        return 0 if session is None else max(0, session.agent.step_count - session.saved_steps)
+        return self.status().unsaved_steps
+
+
+class _LoopThread(QThread):
+    def __init__(self, loop: TrainingLoop, parent: QObject) -> None:
+        super().__init__(parent)
+        self.loop = loop
+
+    def run(self) -> None:
+        self.loop.run()
+
+
+class ThreadWorker(WorkerBase):
+    """The loop in a QThread of the window's process: commands through a queue, frames shared by reference."""
+
+    def __init__(self, *, device: str = "cpu", agent_overrides: Mapping[str, Sequence[str]] | None = None,
+                 seed: int | None = None, torch_threads: int | None = None) -> None:
+        super().__init__()
+        if torch_threads is not None:
+            torch.set_num_threads(max(1, torch_threads))
+        self._commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.loop = TrainingLoop(emit=self._on_event, receive=self._receive, device=device,
+                                 agent_overrides=agent_overrides, seed=seed)
+        self._thread = _LoopThread(self.loop, self)
+        self._thread.finished.connect(self.finished)
+
+    def _send(self, name: str, *args: object) -> None:
+        self._commands.put((name, args))
+
+    def _receive(self, timeout: float) -> Command | None:
+        try:
+            return self._commands.get(timeout=timeout) if timeout > 0 else self._commands.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _on_event(self, name: str, args: tuple) -> None:
+        """Called in the loop's thread; Qt queues the signal to the window's thread."""
+        if name != "status":
+            getattr(self, name).emit(*args)
+
+    def start(self) -> None:
+        if not self._thread.isRunning():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self.loop.stopped = True
+        self._send("stop")
+
+    def wait(self, timeout_ms: int) -> bool:
+        return self._thread.wait(timeout_ms)
+
+    def is_running(self) -> bool:
+        return self._thread.isRunning()
 
     def take_frame(self, session_id: int) -> ViewFrame | None:
-        """The newest ViewFrame for the window, or None if no step was published since the last one (or it is
-        another session's).
+        return self.loop.collect_frame(session_id)
 
-        Episodes and updates wait for the next published step, so in turbo the panels redraw a few times a
-        second rather than on every GUI tick (their redraws cost the training thread CPU time and the GIL).
-        """
-        with self._lock:
-            self._frame_wanted = True
-            published = self._published
-            if published.session_id != session_id or published.snapshot is None or not published.fresh:
-                return None
-            session = self._session
-            if session is None or session.session_id != session_id:
-                return None
-            frame = ViewFrame(
-                snapshot=published.snapshot, description=session.description, agent_kind=session.agent.kind,
-                network=session.network, new_episodes=tuple(published.episodes),
-                new_updates=tuple(published.updates), steps_per_second=published.steps_per_second,
-                replay=published.replay, grid_values=published.grid_values,
-                grid_actions=published.grid_actions)
-            published.fresh = False
-            published.episodes.clear()
-            published.updates.clear()
-            return frame
-
-    # ------------------------------------------------------------------ the loop (worker thread)
-
-    @Slot()
-    def run(self) -> None:
-        """The thread's body: handle commands, step when a step is due, until stop()."""
-        try:
-            while not self._stop.is_set():
-                self._handle_commands(self._wait_time(time.perf_counter()))
-                if self._stop.is_set():
-                    break
-                if self._step_due(time.perf_counter()):
-                    self._step_guarded()
-                elif self._unpublished is not None:
-                    self._publish_unpublished()
-        finally:
-            if self._session is not None:
-                self._session.close()
-            self.finished.emit()
-
-    def _wait_time(self, now: float) -> float:
-        """How long the queue may block: until the next paced step, or a while when idle."""
-        if self._session is None:
-            return 0.5
-        if self._step_due(now):
-            return 0.0
-        rate = self._pace()
-        if rate is not None and self.speed is not Speed.PAUSED and not self._waits_for_press():
-            return min(max(self._next_due - now, 0.0), 0.05)
-        return 0.5
-
-    def _handle_commands(self, timeout: float) -> None:
-        try:
-            command = self._commands.get(timeout=timeout) if timeout > 0 else self._commands.get_nowait()
-        except queue.Empty:
-            return
-        while True:
-            self._dispatch(*command)
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return
-
-    def _dispatch(self, name: str, args: tuple) -> None:
-        handler = getattr(self, f"_on_{name}")
-        handler(*args)
-
-    def _on_stop(self) -> None:
-        self._stop.set()
-
-    def _on_mode(self, mode: Mode) -> None:
-        self.settings.mode = mode
-        self._presses.clear()
-        self._next_due = 0.0
-
-    def _on_speed(self, speed: Speed) -> None:
-        self.speed = speed
-        self._next_due = 0.0
-
-    def _on_step(self) -> None:
-        self._single_step = True
-        if self.speed is not Speed.PAUSED:
-            self.speed = Speed.PAUSED
-            self.speed_changed.emit(self.speed.value)
-
-    def _on_press(self, action: int) -> None:
-        if self.settings.mode is Mode.HUMAN and self._per_press():
-            self._presses.append(action)
-
-    def _on_record_human(self, record: bool) -> None:
-        self.settings.record_human = record
-
-    def _on_restart(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session.env = self._make_env(self._session.env_id, self._session.map_text)
-            self._session.broken = False
-            self._unpublished = None  # a step of the closed env: its picture can no longer be drawn
-            self._offer_preview(self._session)
-
-    def _on_new_session(self, env_id: str, spec: AgentSpec) -> None:
-        try:
-            session = self._create_session(env_id, spec)
-        except Exception as error:  # noqa: BLE001 - any failure leaves the old session running
-            log.warning("cannot start %s", env_id, exc_info=not isinstance(error, ArcadeError))
-            self.failed.emit("session", one_line(error))
-            return
-        self._start_session(session)
-
-    def _on_load(self, path: str) -> None:
-        try:
-            session = self._load_session(path)
-        except Exception as error:  # noqa: BLE001 - a bad file must not stop the current training
-            log.warning("cannot open %s", path, exc_info=not isinstance(error, ArcadeError))
-            self.failed.emit("load", one_line(error))
-            return
-        self._start_session(session)
-
-    def _on_save(self, path: str, then: tuple[str, tuple] | None) -> None:
-        session = self._session
-        if session is None:
-            self.failed.emit("save", "nothing to save yet")
-            return
-        try:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            save_agent(path, session.agent, env_id=session.env_id, map_text=session.map_text)
-        except Exception as error:  # noqa: BLE001 - a failed save is reported, training goes on
-            log.warning("cannot save %s", path, exc_info=not isinstance(error, ArcadeError))
-            self.failed.emit("save", one_line(error))
-            return
-        session.save_path, session.saved_steps = str(path), session.agent.step_count
-        self.saved.emit(str(path))
-        if then is not None:
-            self._dispatch(*then)
-
-    # ------------------------------------------------------------------ sessions
-
-    def _make_env(self, env_id: str, map_text: str | None) -> gym.Env:
-        """The environment for `env_id`; a save's own map text stands in for a map file that moved."""
-        if env_id.endswith(".txt") and not Path(env_id).is_file() and map_text is not None:
-            return GridWorldEnv(parse_map(map_text, source=env_id), render_mode="rgb_array")
-        return make_env(env_id, render_mode="rgb_array", seed=self._seed)
-
-    def _create_session(self, env_id: str, spec: AgentSpec) -> _Session:
-        env = self._make_env(env_id, None)
-        try:
-            description = describe_env(env_id, env)
-            window = WINDOW_ATARI_OVERRIDES if description.kind == "atari" and spec.kind == "dqn" else ()
-            agent = create_agent(description, spec, device=self._device, seed=self._seed,
-                                 extra_overrides=(*window, *self._agent_overrides.get(spec.kind, ())))
-        except BaseException:
-            env.close()
-            raise
-        map_text = Path(env_id).read_text(encoding="utf-8") if env_id.endswith(".txt") else None
-        self._session_counter += 1
-        return _Session(self._session_counter, env_id, env, agent, description, map_text=map_text)
-
-    def _load_session(self, path: str) -> _Session:
-        loaded = load_agent(path, device=self._device)
-        env = self._make_env(loaded.env_id, loaded.map_text)
-        try:
-            description = describe_env(loaded.env_id, env)
-        except BaseException:
-            env.close()
-            raise
-        self._session_counter += 1
-        return _Session(self._session_counter, loaded.env_id, env, loaded.agent, description,
-                        map_text=loaded.map_text, save_path=str(path), saved_steps=loaded.agent.step_count)
-
-    def _start_session(self, session: _Session) -> None:
-        if self._session is not None:
-            self._session.close()
-        with self._lock:
-            self._session = session
-            self._published = _Published(session_id=session.session_id)
-        self._presses.clear()
-        self._unpublished = None
-        self._last_summary = -1.0
-        self.settings.play_epsilon = ATARI_PLAY_EPSILON if session.description.kind == "atari" else 0.0
-        self.session_started.emit(session.info())
-        self._offer_preview(session)
-
-    def _offer_preview(self, session: _Session) -> None:
-        """Show the start state before the first step, so a paused window is not blank."""
-        try:
-            obs, info = session.env.reset(seed=self._seed)
-            snapshot = StepSnapshot(
-                frame=np.asarray(session.env.render(), dtype=np.uint8), observation=np.array(obs, copy=True),
-                evaluation=session.agent.evaluate(obs), action=0, action_name="", reward=0.0,
-                terminated=False, truncated=False, episode=len(session.agent.episodes), episode_step=0,
-                episode_return=0.0, total_steps=session.agent.step_count, epsilon=session.agent.epsilon,
-                mode=self.settings.mode, update=None, finished=None, info=dict(info))
-            self._publish(session, snapshot, force=True)
-        except Exception as error:  # noqa: BLE001 - reported like any loop failure
-            self._fail(error)
-
-    # ------------------------------------------------------------------ stepping
-
-    def _per_press(self) -> bool:
-        return self._session is not None and self._session.description.kind == "gridworld"
-
-    def _waits_for_press(self) -> bool:
-        return self.settings.mode is Mode.HUMAN and self._per_press()
-
-    def _pace(self) -> float | None:
-        """Steps per second to hold, or None for as fast as possible."""
-        if self._session is None:
-            return None
-        kind = self._session.description.kind
-        if self.settings.mode is Mode.HUMAN and kind != "gridworld":
-            return NORMAL_RATE[kind]  # a person plays at the game's native speed, whatever the speed setting
-        return NORMAL_RATE.get(kind, 10.0) if self.speed is Speed.NORMAL else None
-
-    def _step_due(self, now: float) -> bool:
-        if self._session is None:
-            return False
-        if self._waits_for_press():
-            return bool(self._presses)
-        if self._single_step:
-            return True
-        if self.speed is Speed.PAUSED:
-            return False
-        return self._pace() is None or now >= self._next_due
-
-    def _human_action(self) -> int:
-        return self._press_action if self._per_press() else self._held_action
-
-    def _step_guarded(self) -> None:
-        try:
-            self._step()
-        except Exception as error:  # noqa: BLE001 - the window reports it and stays usable
-            self._fail(error)
-
-    def _fail(self, error: BaseException) -> None:
-        log.error("the run stopped: %s", one_line(error), exc_info=error)
-        if self._session is not None:
-            if self._session.steps is not None:
-                self._session.steps = None  # a generator that raised is finished
-            self._session.broken = True
-        self._single_step = False
-        self._unpublished = None
-        self.speed = Speed.PAUSED
-        self.speed_changed.emit(self.speed.value)
-        self.failed.emit("run", one_line(error))
-
-    def _step(self) -> None:
-        session = self._session
-        assert session is not None
-        if session.broken:
-            session.env.close()
-            session.env = self._make_env(session.env_id, session.map_text)
-            session.broken = False
-        if session.steps is None:
-            session.steps = run(session.env, session.agent, self.settings)
-        forced = self._single_step or self._waits_for_press()
-        if self._waits_for_press():
-            self._press_action = self._presses.popleft()
-        self._single_step = False
-        now = time.perf_counter()
-        snapshot = next(session.steps)
-        self._account(snapshot)
-        rate = self._pace()
-        if rate is not None:
-            self._next_due = max(self._next_due + 1.0 / rate, now)
-        if forced or self._publish_due(time.perf_counter()):
-            self._publish(session, self._completed(session, snapshot), force=forced)
-            self._unpublished = None
-        else:
-            self._unpublished = snapshot
-
-    def _publish_unpublished(self) -> None:
-        """The loop went idle (paused, waiting for a key) after steps the window has not seen: show the last."""
-        snapshot, self._unpublished = self._unpublished, None
-        session = self._session
-        if snapshot is None or session is None:
-            return
-        try:
-            self._publish(session, self._completed(session, snapshot), force=True)
-        except Exception as error:  # noqa: BLE001 - reported like any loop failure
-            self._fail(error)
-
-    def _publish_due(self, now: float) -> bool:
-        """Show a step when the window is ready for one: it pulls at its own refresh rate, so a frame is ready
-        at every refresh, and steps nobody sees are never drawn."""
-        if not self._frame_wanted:
-            return False
-        return self.speed is not Speed.TURBO or now - self._last_publish >= TURBO_FRAME_INTERVAL
-
-    @staticmethod
-    def _completed(session: _Session, snapshot: StepSnapshot) -> StepSnapshot:
-        """The snapshot with its picture and Q-values, computed only for steps that are shown (a gridworld
-        picture costs more than a training step). The loop is paused at this step, so the env still shows it."""
-        return replace(snapshot, frame=np.asarray(session.env.render(), dtype=np.uint8),
-                       evaluation=session.agent.evaluate(snapshot.observation))
-
-    def _account(self, snapshot: StepSnapshot) -> None:
-        """Per-step streams are kept until the window pulls them, so no episode or update is lost."""
-        with self._lock:
-            if snapshot.finished is not None:
-                self._published.episodes.append(snapshot.finished)
-            if snapshot.update is not None:
-                self._published.updates.append((snapshot.total_steps, snapshot.update))
-        now = time.perf_counter()
-        mark_time, mark_steps = self._rate_mark
-        self._steps_taken += 1
-        if now - mark_time >= 1.0:
-            with self._lock:
-                self._published.steps_per_second = (self._steps_taken - mark_steps) / (now - mark_time)
-            self._rate_mark = (now, self._steps_taken)
-
-    def _publish(self, session: _Session, snapshot: StepSnapshot, *, force: bool) -> None:
-        now = time.perf_counter()
-        self._last_publish = now
-        interval = max(SUMMARY_INTERVAL, self._summary_cost / SUMMARY_SHARE)
-        refresh = force or now - self._last_summary >= interval
-        replay = grid = None
-        if refresh:
-            replay = self._replay_summary(session)
-            grid = self._grid_maps(session)
-            self._last_summary = time.perf_counter()
-            self._summary_cost = self._last_summary - now
-        with self._lock:
-            self._frame_wanted = False
-            published = self._published
-            published.snapshot, published.fresh = snapshot, True
-            if refresh:
-                published.replay = replay
-                if grid is not None:
-                    published.grid_values, published.grid_actions = grid
-
-    @staticmethod
-    def _replay_summary(session: _Session) -> ReplaySummary | None:
-        replay = getattr(session.agent, "replay", None)
-        return replay.summary() if replay is not None else None
-
-    @staticmethod
-    def _grid_maps(session: _Session) -> tuple[np.ndarray, np.ndarray] | None:
-        """V(s) and the greedy action with the agent standing on each free cell (gridworld only)."""
-        if session.description.kind != "gridworld":
-            return None
-        env = session.env.unwrapped
-        if session.grid_observations is None:
-            session.grid_positions = list(env.free_positions())
-            session.grid_observations = np.stack([env.observation_at(p) for p in session.grid_positions])
-        values, actions = session.agent.value_map(session.grid_observations)
-        height, width = session.description.obs_shape[-2:]
-        grid_values = np.full((height, width), np.nan, np.float32)
-        grid_actions = np.full((height, width), -1, np.int64)
-        rows, cols = np.array(session.grid_positions).T
-        grid_values[rows, cols] = values
-        grid_actions[rows, cols] = actions
-        return grid_values, grid_actions
+    def status(self) -> LoopStatus:
+        return self.loop.status()

@@ -1,9 +1,17 @@
 """The real window, offscreen: train, switch modes, play with keys, save/load, errors, closing.
 
-Small agents keep it fast; nothing waits on wall-clock speed, only on the worker reaching a state.
+The window trains in a child process (its default), so these tests read only what the loop publishes (frames
+and the status that comes with them), never the agent. Small agents keep it fast; nothing waits on wall-clock
+speed, only on the loop reaching a state.
 """
 
 from __future__ import annotations
+
+import functools
+import os
+import signal
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -14,9 +22,11 @@ from agents.checkpoint import read_save_info
 from agents.dqn import DQNAgent
 from agents.factory import AgentSpec
 from agents.runner import Mode
+from app.process_worker import ProcessWorker
 from app.settings import app_settings, recent_saves
-from app.window import MainWindow, launch
-from app.worker import Speed
+from app.window import PLAYBACK_LIMIT, MainWindow, launch
+from app.worker import Speed, ThreadWorker
+from tests.window_faults import break_observe_while
 
 SMALL = {"dqn": ("learning_starts=30", "buffer_size=300", "batch_size=8", "train_frequency=2", "hidden_dim=16",
                  "target_network_frequency=50")}
@@ -55,8 +65,9 @@ def dialogs(tmp_path, monkeypatch) -> Dialogs:
     return answers
 
 
-def open_window(qtbot, env_id: str = ENV, network: str = "mlp") -> MainWindow:
-    win = MainWindow(env_id, agent_overrides=SMALL, device="cpu", seed=0, agent=AgentSpec("dqn", network))
+def open_window(qtbot, env_id: str = ENV, network: str = "mlp", **options) -> MainWindow:
+    win = MainWindow(env_id, agent_overrides=SMALL, device="cpu", seed=0, agent=AgentSpec("dqn", network),
+                     **options)
     qtbot.addWidget(win)
     win.show()
     qtbot.waitUntil(lambda: win.session is not None and win.game_view.frame is not None, timeout=WAIT_MS)
@@ -69,11 +80,12 @@ def window(qtbot):
     win = open_window(qtbot)
     yield win
     win.close()
-    assert not win.worker_thread.isRunning()
+    assert not win.worker.is_running()
 
 
 def trained_steps(win: MainWindow) -> int:
-    return win.worker._session.agent.step_count
+    """The agent's step count as the loop last published it."""
+    return win.worker.trained_steps()
 
 
 def latest(win: MainWindow):
@@ -88,10 +100,11 @@ def test_title_names_the_app_and_the_environment(window):
 
 
 def test_training_updates_the_panels(window, qtbot):
-    window.set_speed(Speed.FAST)
+    window.set_speed(Speed.NORMAL)  # 8 steps/s: the replay panel shows a partly filled buffer first
     qtbot.waitUntil(lambda: window.replay_panel.fill.value() > 0, timeout=WAIT_MS)
     first_fill = window.replay_panel.fill.value()
     first_curves = window.training_panel.curve_lengths()
+    window.set_speed(Speed.FAST)
     qtbot.waitUntil(lambda: window.replay_panel.fill.value() > first_fill + 40, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: window.training_panel.curve_lengths()["loss"] > first_curves["loss"] + 5,
                     timeout=WAIT_MS)
@@ -128,7 +141,7 @@ def test_space_pauses_and_resumes(window, qtbot):
 
 def test_single_step_advances_exactly_one_step(window, qtbot):
     window.set_speed(Speed.PAUSED)
-    qtbot.waitUntil(lambda: window.worker.speed is Speed.PAUSED, timeout=WAIT_MS)  # no step runs after this
+    qtbot.waitUntil(lambda: window.worker.speed is Speed.PAUSED, timeout=WAIT_MS)  # the loop says it paused
     before = trained_steps(window)
     window.step_action.trigger()
     qtbot.waitUntil(lambda: latest(window).total_steps == before + 1, timeout=WAIT_MS)
@@ -142,7 +155,7 @@ def test_arrow_keys_move_the_agent_in_human_play(window, qtbot):
     window.set_speed(Speed.PAUSED)
     window.mode_actions[Mode.HUMAN].trigger()
     assert window.game_view._help_visible  # the key help shows while a person plays
-    qtbot.waitUntil(lambda: window.worker.settings.mode is Mode.HUMAN and window.worker.speed is Speed.PAUSED,
+    qtbot.waitUntil(lambda: window.worker.mode is Mode.HUMAN and window.worker.speed is Speed.PAUSED,
                     timeout=WAIT_MS)
     trained = trained_steps(window)
     qtbot.waitUntil(lambda: latest(window).total_steps == trained, timeout=WAIT_MS)
@@ -158,6 +171,30 @@ def test_arrow_keys_move_the_agent_in_human_play(window, qtbot):
         positions.append(latest(window).info["position"])
     assert any(position != start for position in positions)
     assert trained_steps(window) == trained  # human play is not learned from unless recorded
+
+
+def test_atari_human_play_plays_every_frame_and_keeps_a_quick_tap(qtbot):
+    win = open_window(qtbot, env_id="ALE/Breakout-v5", network="cnn")
+    win.set_speed(Speed.PAUSED)
+    win.mode_actions[Mode.HUMAN].trigger()
+    qtbot.waitUntil(lambda: win.worker.mode is Mode.HUMAN and win.worker.speed is Speed.PAUSED, timeout=WAIT_MS)
+    qtbot.keyClick(win.game_view, Qt.Key.Key_Space)  # pressed and released while no step runs
+    start = latest(win).episode_step
+    win.step_action.trigger()
+    qtbot.waitUntil(lambda: latest(win).episode_step == start + 1, timeout=WAIT_MS)
+    assert latest(win).action_name == "FIRE"  # the tap was kept for the next step
+    shown: list[tuple[int, int]] = []
+    show = win.game_view.show_frame
+    win.game_view.show_frame = lambda frame: (shown.append((frame.snapshot.episode_step, id(frame.snapshot.frame))),
+                                              show(frame))
+    win.set_speed(Speed.NORMAL)  # the game's own pace: 15 steps/s, each with its 4 emulator frames
+    qtbot.waitUntil(lambda: len({step for step, _ in shown}) >= 6, timeout=WAIT_MS)
+    win.set_speed(Speed.PAUSED)
+    steps = sorted({step for step, _ in shown})
+    for previous, step in zip(steps[1:-2], steps[2:-1], strict=True):  # whole steps only
+        # 4 pictures a step; steps that ended while the window was busy come together, with all their pictures
+        assert len({picture for s, picture in shown if s == step}) == min(4 * (step - previous), PLAYBACK_LIMIT)
+    win.close()
 
 
 def test_save_then_open_through_the_file_menu(window, qtbot, dialogs, tmp_path):
@@ -213,24 +250,84 @@ def test_a_bad_map_file_is_reported(window, qtbot, dialogs, tmp_path):
     assert window.env_combo.currentText() == ENV
 
 
-def test_a_worker_exception_becomes_a_message_and_restart_recovers(window, qtbot, dialogs, monkeypatch):
+def test_an_exception_in_the_loop_becomes_a_message_and_restart_recovers(qtbot, dialogs, tmp_path):
+    flag = tmp_path / "break-observe"
+    worker = ProcessWorker(device="cpu", agent_overrides=SMALL, seed=0,
+                           child_setup=functools.partial(break_observe_while, str(flag)))
+    win = open_window(qtbot, worker=worker)
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > 5, timeout=WAIT_MS)
+    flag.touch()  # DQNAgent.observe raises in the training process from now on
+    qtbot.waitUntil(lambda: bool(dialogs.warnings), timeout=WAIT_MS)
+    title, message = dialogs.warnings[0]
+    assert title == "The run stopped"
+    assert "RuntimeError: boom in the update" in message and "second line" not in message
+    qtbot.waitUntil(lambda: win.speed is Speed.PAUSED, timeout=WAIT_MS)
+    assert "boom" in win.statusBar().currentMessage()
+    pid, session = win.worker.pid, win.session.session_id
+    flag.unlink()
+    steps = trained_steps(win)
+    win.reset_action.trigger()
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > steps + 5, timeout=WAIT_MS)
+    assert win.worker.pid == pid and win.session.session_id == session  # same process, same agent
+    win.set_speed(Speed.PAUSED)
+    win.close()
+
+
+def test_the_thread_front_end_reports_a_loop_exception_too(qtbot, dialogs, monkeypatch):
     original = DQNAgent.observe
 
     def broken(self, transition):
         raise RuntimeError("boom in the update\nsecond line")
 
+    win = open_window(qtbot, in_process=True)
+    assert isinstance(win.worker, ThreadWorker)
     monkeypatch.setattr(DQNAgent, "observe", broken)
-    window.set_speed(Speed.FAST)
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: bool(dialogs.warnings), timeout=WAIT_MS)
+    assert "RuntimeError: boom in the update" in dialogs.warnings[0][1]
+    qtbot.waitUntil(lambda: win.speed is Speed.PAUSED, timeout=WAIT_MS)
+    monkeypatch.setattr(DQNAgent, "observe", original)
+    steps = trained_steps(win)
+    win.reset_action.trigger()
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > steps + 5, timeout=WAIT_MS)
+    win.close()
+    assert not win.worker.is_running()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_killed_training_process_is_reported_and_restart_recovers_from_the_save(qtbot, dialogs, tmp_path):
+    win = open_window(qtbot)
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > 50, timeout=WAIT_MS)
+    win.set_speed(Speed.PAUSED)
+    dialogs.save_path = str(tmp_path / "before-kill.dqn")
+    win.save_action.trigger()
+    qtbot.waitUntil(lambda: "Saved" in win.statusBar().currentMessage(), timeout=WAIT_MS)
+    saved_steps = read_save_info(dialogs.save_path).steps
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > saved_steps + 5, timeout=WAIT_MS)
+    dead = win.worker.pid
+    os.kill(dead, signal.SIGKILL)
     qtbot.waitUntil(lambda: bool(dialogs.warnings), timeout=WAIT_MS)
     title, message = dialogs.warnings[0]
-    assert "RuntimeError: boom in the update" in message and "second line" not in message
-    qtbot.waitUntil(lambda: window.speed is Speed.PAUSED, timeout=WAIT_MS)
-    assert "boom" in window.statusBar().currentMessage()
-    monkeypatch.setattr(DQNAgent, "observe", original)
-    steps = trained_steps(window)
-    window.reset_action.trigger()
-    window.set_speed(Speed.FAST)
-    qtbot.waitUntil(lambda: trained_steps(window) > steps + 5, timeout=WAIT_MS)
+    assert title == "The training process stopped"
+    assert "SIGKILL" in message.splitlines()[0] and "before-kill.dqn" in message.splitlines()[0]
+    assert win.speed is Speed.PAUSED and not win.worker.is_running()
+    assert win.worker.unsaved_steps() == 0  # that agent is gone: nothing to ask about
+    session = win.session.session_id
+    win.reset_action.trigger()
+    qtbot.waitUntil(lambda: win.session.session_id != session, timeout=WAIT_MS)
+    assert win.worker.pid != dead and win.worker.is_running()
+    assert win.session.save_path == dialogs.save_path and win.session.step_count == saved_steps
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > saved_steps + 5, timeout=WAIT_MS)
+    assert len(dialogs.warnings) == 1
+    win.set_speed(Speed.PAUSED)
+    win.close()
+    assert not win.worker.is_running()
 
 
 def test_switching_agent_asks_before_discarding_training(window, qtbot, dialogs):
@@ -258,13 +355,25 @@ def test_closing_asks_about_unsaved_training_and_stops_the_thread(qtbot, dialogs
     qtbot.waitUntil(lambda: trained_steps(win) > 5, timeout=WAIT_MS)
     dialogs.question = Button.Cancel
     win.close()
-    assert win.isVisible() and win.worker_thread.isRunning()
+    assert win.isVisible() and win.worker.is_running()
     dialogs.question = Button.Save
     dialogs.save_path = str(tmp_path / "at-exit.dqn")
     win.close()
     qtbot.waitUntil(lambda: not win.isVisible(), timeout=WAIT_MS)
     assert (tmp_path / "at-exit.dqn").is_file()
-    assert not win.worker_thread.isRunning()
+    assert not win.worker.is_running()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
+def test_closing_never_hangs_on_a_training_process_that_does_not_answer(qtbot, monkeypatch):
+    win = open_window(qtbot)
+    win.set_speed(Speed.PAUSED)
+    monkeypatch.setattr("app.window.STOP_TIMEOUT_MS", 300)
+    os.kill(win.worker.pid, signal.SIGSTOP)  # frozen: it will never read the stop command
+    began = time.monotonic()
+    win.close()
+    assert time.monotonic() - began < 5 and not win.isVisible()
+    assert not win.worker.is_running()
 
 
 def test_a_bad_load_argument_falls_back_to_the_environment(qtbot, dialogs, tmp_path):
