@@ -197,13 +197,18 @@ def test_atari_human_play_plays_every_frame_and_keeps_a_quick_tap(qtbot):
     win.close()
 
 
+def train_then_save(win, qtbot, dialogs, save_path: str) -> None:
+    """Train past 50 steps, pause, and save through the File menu to `save_path`."""
+    win.set_speed(Speed.FAST)
+    qtbot.waitUntil(lambda: trained_steps(win) > 50, timeout=WAIT_MS)
+    win.set_speed(Speed.PAUSED)
+    dialogs.save_path = save_path
+    win.save_action.trigger()
+    qtbot.waitUntil(lambda: "Saved" in win.statusBar().currentMessage(), timeout=WAIT_MS)
+
+
 def test_save_then_open_through_the_file_menu(window, qtbot, dialogs, tmp_path):
-    window.set_speed(Speed.FAST)
-    qtbot.waitUntil(lambda: trained_steps(window) > 50, timeout=WAIT_MS)
-    window.set_speed(Speed.PAUSED)
-    dialogs.save_path = str(tmp_path / "room")
-    window.save_action.trigger()
-    qtbot.waitUntil(lambda: "Saved" in window.statusBar().currentMessage(), timeout=WAIT_MS)
+    train_then_save(window, qtbot, dialogs, str(tmp_path / "room"))
     saved = tmp_path / "room.dqn"
     assert saved.is_file()
     info = read_save_info(saved)
@@ -300,12 +305,7 @@ def test_the_thread_front_end_reports_a_loop_exception_too(qtbot, dialogs, monke
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
 def test_a_killed_training_process_is_reported_and_restart_recovers_from_the_save(qtbot, dialogs, tmp_path):
     win = open_window(qtbot)
-    win.set_speed(Speed.FAST)
-    qtbot.waitUntil(lambda: trained_steps(win) > 50, timeout=WAIT_MS)
-    win.set_speed(Speed.PAUSED)
-    dialogs.save_path = str(tmp_path / "before-kill.dqn")
-    win.save_action.trigger()
-    qtbot.waitUntil(lambda: "Saved" in win.statusBar().currentMessage(), timeout=WAIT_MS)
+    train_then_save(win, qtbot, dialogs, str(tmp_path / "before-kill.dqn"))
     saved_steps = read_save_info(dialogs.save_path).steps
     win.set_speed(Speed.FAST)
     qtbot.waitUntil(lambda: trained_steps(win) > saved_steps + 5, timeout=WAIT_MS)
