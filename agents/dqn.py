@@ -148,12 +148,27 @@ class DQNAgent:
             self.sync_target()
         return stats
 
+    def interrupt(self) -> None:
+        """The environment was reset, or steps went by unobserved: replay starts a new segment at the next step."""
+        self.replay.interrupt()
+
     def _updates_due(self, before: int) -> int:
-        """Multiples of train_frequency in (max(before, learning_starts), step_count], once a batch fits."""
-        if self.step_count <= self.config.learning_starts or len(self.replay) < self.config.batch_size:
+        """Multiples of train_frequency in (max(before, learning_starts), step_count], once replay is warm.
+
+        Warm means holding `warmup_size` transitions. On a fresh run that is the same moment as step
+        learning_starts; after a resume whose replay did not come back it makes learning wait until the
+        buffer is refilled, rather than updating on a few dozen highly correlated transitions.
+        """
+        if self.step_count <= self.config.learning_starts or len(self.replay) < self.warmup_size:
             return 0
         return _multiples_crossed(max(before, self.config.learning_starts), self.step_count,
                                   self.config.train_frequency)
+
+    @property
+    def warmup_size(self) -> int:
+        """Transitions replay must hold before updates run: learning_starts (half the buffer if that is less,
+        so an odd config with a buffer smaller than learning_starts still learns), and one batch at least."""
+        return max(min(self.config.learning_starts, self.replay.capacity // 2), self.config.batch_size)
 
     def update(self, batch: Batch) -> UpdateStats:
         """One gradient step on the TD error of y = r + gamma (1 - done) Q_target(s', a').

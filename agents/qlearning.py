@@ -116,6 +116,9 @@ class TabularQAgent:
                                      np.asarray(transition.terminated, dtype=bool))
         return stats
 
+    def interrupt(self) -> None:
+        """Nothing to do: one-step Q-learning learns from each transition as it comes, with no stored stream."""
+
     def update(self, batch: Batch) -> UpdateStats:
         """Apply the same Bellman update to every row of a batch, in order; returns their mean statistics."""
         return self._learn_rows(self.states(batch.observations), batch.actions, batch.rewards,

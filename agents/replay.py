@@ -20,6 +20,15 @@ After an episode ends (terminated or truncated, or `episode_end` when given), sl
 frame with `valid` False and the next episode starts at slot t + 2. Capacity therefore counts frame slots:
 a ring holds `ring` slots, i.e. `ring` transitions minus one per episode in it.
 
+Segments. A stored transition joins two slots only if they were one real step apart. The stream of an
+environment is interrupted whenever steps go unstored (the window's Agent play between two stretches of
+training), the environment is reset outside an episode end (Restart, a resume) or the buffer is restored
+from a save: the caller says so with `interrupt()`, and `add` also checks that the `obs` it is given is,
+byte for byte, the observation its stream's newest slot holds. Either way the old segment is closed (its
+newest slot keeps `valid` False) and a new one begins with the frames of `obs`: all of them that differ
+from the padding, so a segment that starts mid-episode rebuilds the very stack the environment produced.
+`age` then counts frames since the segment's first frame.
+
 A slot is sampled only if it is valid and its stack history (min(age, k - 1) slots back) has not yet
 been overwritten by the ring's cursor; its next slot is written after it and so is always intact while
 it is valid. Sampling is uniform over those slots (rejection sampling; no Python loop over the batch).
@@ -32,8 +41,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -185,10 +195,13 @@ class ReplayBuffer:
         for env in range(n):
             if not 0 <= actions[env] < self._action_limit:
                 raise ValueError(f"action {actions[env]} out of range 0..{self._action_limit - 1}")
+        if self.frame_stack > 1 and not np.array_equal(next_obs[:, :-1], obs[:, 1:]):
+            raise ValueError("next_obs is not obs moved on by one frame: a frame-stacked buffer needs the stacks "
+                             "an environment step produced")
         # Python scalars and one stream at a time: a few scalar stores beat a dozen fancy-index calls.
         for env in range(n):
-            if not self.in_episode[env]:
-                self._write_frame(env, obs[env], 0)
+            if not (self.in_episode[env] and self._continues(env, obs[env])):
+                self._start_segment(env, obs[env])
             slot = int(self.cursor[env]) - 1
             if slot < 0:
                 slot += self.ring
@@ -200,6 +213,36 @@ class ReplayBuffer:
             self.valid[env, slot] = True
             self.in_episode[env] = not ends[env]
         self._size += n
+
+    def interrupt(self, envs: ArrayLike | None = None) -> None:
+        """The observation stream of these environments (default: all) broke off: a reset that did not follow an
+        episode end, or steps that were not stored. Their next `add` starts a new segment from its `obs`."""
+        self.in_episode[slice(None) if envs is None else np.asarray(envs, dtype=np.int64)] = False
+
+    def _continues(self, env: int, obs: np.ndarray) -> bool:
+        """`obs` is exactly the observation the stream's newest slot holds (so the stream goes on from it)."""
+        newest = int(self.cursor[env]) - 1
+        if newest < 0:
+            newest += self.ring
+        if self.frame_stack == 1:
+            return bool(np.array_equal(self.frames[env, newest], obs))
+        back = min(int(self.age[env, newest]), self.frame_stack - 1)
+        if self.written[env] < back + 1:
+            return False
+        window = (newest - np.minimum(self._behind[:-1], back)) % self.ring
+        return bool(np.array_equal(self.frames[env, window], obs))
+
+    def _start_segment(self, env: int, obs: np.ndarray) -> None:
+        """Write the frames of `obs` that a reset-style stack (leading frames repeating the first) cannot pad:
+        one for a fresh episode's stack, up to frame_stack for a stack taken mid-episode."""
+        if self.frame_stack == 1:
+            self._write_frame(env, obs, 0)
+            return
+        first = 0
+        while first + 1 < self.frame_stack and np.array_equal(obs[first + 1], obs[0]):
+            first += 1
+        for age, frame in enumerate(range(first, self.frame_stack)):
+            self._write_frame(env, obs[frame:frame + 1], age)
 
     def _batched(self, obs: ArrayLike) -> np.ndarray:
         """(num_envs, *obs_shape), accepting one unbatched observation when there is one environment."""
@@ -228,17 +271,32 @@ class ReplayBuffer:
         """A uniform minibatch (with replacement) of the stored transitions whose stacks are intact."""
         if self._size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        batch_size = int(batch_size)
-        env, slot, back = self._draw(batch_size)
+        env, slot, back = self._draw(int(batch_size))
+        self.last_sampled = env * self.ring + slot
+        return self._gather(env, slot, back, self._stack_storage(int(batch_size)))
+
+    def sampleable(self) -> np.ndarray:
+        """Flat ids (env * ring + slot) of every transition `sample` may draw now, oldest slot first."""
+        env, slot = np.divmod(np.arange(self.capacity), self.ring)
+        return np.flatnonzero(self._check(env, slot)[1])
+
+    def transitions(self, flat_ids: ArrayLike) -> Batch:
+        """The stored transitions at these flat ids, as a Batch (fresh arrays; the ids must be sampleable)."""
+        env, slot = np.divmod(np.asarray(flat_ids, dtype=np.int64).reshape(-1), self.ring)
+        back, ok = self._check(env, slot)
+        if not ok.all():
+            raise ValueError(f"slot {int((env * self.ring + slot)[~ok][0])} holds no sampleable transition")
+        return self._gather(env, slot, back, np.empty((2, len(env), *self.obs_shape), dtype=self.frames.dtype))
+
+    def _gather(self, env: np.ndarray, slot: np.ndarray, back: np.ndarray, stacks: np.ndarray) -> Batch:
+        """The transitions at (env, slot), their stacks rebuilt into `stacks` ((2, B, *obs_shape))."""
         flat = env * self.ring + slot
-        self.last_sampled = flat
-        # Window s-k+1 .. s+1; columns older than the episode's first frame repeat it, as
+        # Window s-k+1 .. s+1; columns older than the segment's first frame repeat it, as
         # FrameStackObservation pads at reset. obs is columns 0..k-1, next_obs 1..k (s+1 never starts one).
         window = (slot[:, None] - np.minimum(self._behind, back[:, None])) % self.ring
         window += (env * self.ring)[:, None]
         k = self.frame_stack
         obs_ids, next_ids = (window[:, :k], window[:, 1:]) if k > 1 else (window[:, 0], window[:, 1])
-        stacks = self._stack_storage(batch_size)
         # mode="clip" (the ids are in range anyway) spares take a buffered copy into `out`.
         np.take(self._flat_frames, obs_ids, axis=0, out=stacks[0], mode="clip")
         np.take(self._flat_frames, next_ids, axis=0, out=stacks[1], mode="clip")
@@ -360,32 +418,193 @@ class ReplayBuffer:
         state["rng"] = np.frombuffer(json.dumps(self.rng.bit_generator.state).encode(), dtype=np.uint8)
         return state
 
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Restore a `state_dict()` of a buffer of the same shape, in place (no second copy of the frames)."""
-        if "layout" in state:
-            layout = [int(n) for n in np.asarray(state["layout"]).reshape(-1)]
-            if layout != [self.num_envs, self.ring, self.frame_stack]:
-                raise ValueError(f"saved replay has (envs, ring, frame stack) {tuple(layout)}, expected "
-                                 f"{(self.num_envs, self.ring, self.frame_stack)}")
-        state = dict(state)
-        if "age" not in state and "first" in state:  # saved before ages replaced the episode-start flags
-            first = np.asarray(state["first"], dtype=bool)
-            state["age"] = _age_from_first(first, np.asarray(state["cursor"]))
-        for name in self._ARRAYS:
-            value = np.asarray(state[name])
-            if value.shape != getattr(self, name).shape:
-                raise ValueError(f"replay array '{name}' has shape {value.shape}, expected "
-                                 f"{getattr(self, name).shape}")
-        if np.asarray(state["actions"]).max(initial=0) >= self._action_limit:
-            raise ValueError(f"saved replay holds actions beyond {self._action_limit - 1}")
-        # Everything that can fail is read before the first array is overwritten.
-        size = int(state["size"])
-        last_sampled = np.asarray(state["last_sampled"], dtype=np.int64).reshape(-1).copy()
-        rng = np.random.Generator(type(self.rng.bit_generator)())
-        rng.bit_generator.state = json.loads(bytes(np.asarray(state["rng"], dtype=np.uint8)).decode())
-        for name in self._ARRAYS:
-            getattr(self, name)[...] = state[name]
-        self._size, self.last_sampled, self.rng = size, last_sampled, rng
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        """Restore a `state_dict()` in place, re-laid for this buffer's number of streams if it had another."""
+        self.restore(_InMemoryReplay(state))
+
+    def restore(self, saved: SavedReplay) -> None:
+        """Restore a saved buffer in place, reading its frames in chunks straight into this buffer's own array
+        (so loading costs about one copy of the replay, not two). Every shape is checked before anything is
+        written; on a failure the buffer is untouched unless the frames themselves turn out unreadable, and
+        then it is left empty.
+
+        The same layout (streams, ring, stack) restores exactly, sampling stream included. Another number of
+        streams or another capacity re-lays the saved frames, each stream's oldest to newest, into this
+        buffer's rings (dropping the oldest when they do not fit) and cuts a seam wherever two pieces meet.
+        Either way every stream's next `add` starts a new segment: what follows a restore is a new stream.
+        """
+        n_old, ring_old, stack = saved.layout()
+        if stack is not None and stack != self.frame_stack:
+            raise ValueError(f"saved replay stacks {stack} frames, this agent {self.frame_stack}")
+        if n_old < 1 or ring_old < 2:
+            raise ValueError(f"saved replay has a bad layout ({n_old} streams of {ring_old} slots)")
+        per_slot = {name: saved.array(name, (n_old, ring_old)) for name in _PER_SLOT}
+        cursor = saved.array("cursor", (n_old,)).astype(np.int64)
+        written = saved.array("written", (n_old,)).astype(np.int64)
+        if (cursor < 0).any() or (cursor >= ring_old).any() or (written < 0).any():
+            raise ValueError("saved replay has a cursor outside its ring")
+        if per_slot["actions"].max(initial=0) >= self._action_limit or per_slot["actions"].min(initial=0) < 0:
+            raise ValueError(f"saved replay holds actions beyond 0..{self._action_limit - 1}")
+        if per_slot["age"].min(initial=0) < 0 or per_slot["age"].max(initial=0) > 255:
+            raise ValueError("saved replay has frame ages outside 0..255")
+        exact = (n_old, ring_old) == (self.num_envs, self.ring)
+        rng, last_sampled = self.rng, np.zeros(0, dtype=np.int64)
+        if exact:
+            rng = saved.rng()
+            last_sampled = saved.array("last_sampled", None).astype(np.int64).reshape(-1)
+            if len(last_sampled) > self.capacity or ((last_sampled < 0) | (last_sampled >= self.capacity)).any():
+                last_sampled = np.zeros(0, dtype=np.int64)
+            source, dest = np.arange(self.capacity), np.arange(self.capacity)
+            valid = per_slot["valid"].reshape(-1)
+            new_cursor, new_written = cursor, written
+        else:
+            source, dest, valid, new_cursor, new_written = self._relayout(per_slot, cursor, written, ring_old)
+        # Everything that can fail on the small arrays has been read: now the buffer changes.
+        self._clear()
+        try:
+            flat_dest = np.full(n_old * ring_old, -1, dtype=np.int64)
+            flat_dest[source] = dest
+            for name in _PER_SLOT:
+                target = getattr(self, name).reshape(-1)
+                target[dest] = per_slot[name].reshape(-1)[source]
+            self.valid.reshape(-1)[dest] = valid[source] if exact else valid
+            for start, chunk in saved.frame_chunks(self.frame_shape, self.frames.dtype):
+                rows = flat_dest[start:start + len(chunk)]
+                keep = rows >= 0
+                self._flat_frames[rows[keep]] = chunk[keep]
+        except BaseException:
+            self._clear()
+            raise
+        self.cursor[...], self.written[...] = new_cursor, new_written
+        self._size = int(self.valid.sum())
+        self.last_sampled, self.rng = last_sampled, rng
+
+    def _clear(self) -> None:
+        """Empty every stream (the frame array keeps its memory)."""
+        self.valid[...] = False
+        self.age[...] = 255
+        self.cursor[...] = 0
+        self.written[...] = 0
+        self.in_episode[...] = False
+        self._size = 0
+        self.last_sampled = np.zeros(0, dtype=np.int64)
+
+    def _relayout(self, per_slot: dict[str, np.ndarray], cursor: np.ndarray, written: np.ndarray, ring_old: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Where each saved slot goes when the streams or the ring size changed.
+
+        Returns (source flat ids, their destination flat ids, their new valid flags, cursor, written). Every saved
+        stream is read oldest to newest; the streams follow each other, the oldest slots are dropped when the
+        total exceeds this buffer, and the sequence is split evenly over this buffer's rings, each filled from
+        slot 0. A slot stays valid only if its next frame follows it in the same ring and its stack's history
+        (min(age, k - 1) frames back) precedes it in the same piece.
+        """
+        k = self.frame_stack
+        age = per_slot["age"]
+        pieces = []
+        for env in range(len(cursor)):
+            slots = np.arange(min(int(written[env]), ring_old))
+            if written[env] > ring_old:
+                slots = (slots + cursor[env]) % ring_old
+            pieces.append(env * ring_old + slots)
+        excess = sum(len(p) for p in pieces) - self.capacity
+        for i in range(len(pieces)):
+            drop = min(max(excess, 0), len(pieces[i]))
+            pieces[i], excess = pieces[i][drop:], excess - drop
+        flat_age = age.reshape(-1).astype(np.int64)
+        flat_valid = per_slot["valid"].reshape(-1)
+        keep = [flat_valid[p] & _history_within(flat_age[p], k) for p in pieces]
+        source = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
+        valid = np.concatenate(keep) if keep else np.zeros(0, bool)
+        lengths = [len(part) for part in np.array_split(np.arange(len(source)), self.num_envs)]
+        dest_parts, start = [], 0
+        for env, length in enumerate(lengths):
+            slots = np.arange(length)
+            dest_parts.append(env * self.ring + slots)
+            if length:
+                valid[start + length - 1] = False  # its next frame would be in another ring
+                valid[start:start + length] &= _history_within(flat_age[source[start:start + length]], k)
+            start += length
+        dest = np.concatenate(dest_parts)
+        lengths_array = np.array(lengths, dtype=np.int64)
+        return source, dest, valid, lengths_array % self.ring, lengths_array
+
+
+_PER_SLOT = ("actions", "rewards", "terminated", "truncated", "valid", "age")
+"""The small per-slot arrays of a saved buffer (the frames are read separately, in chunks)."""
+
+
+def _history_within(age: np.ndarray, k: int) -> np.ndarray:
+    """For a run of consecutive slots: the frames each one's stack needs lie inside the run."""
+    return np.minimum(age, k - 1) <= np.arange(len(age))
+
+
+class SavedReplay(Protocol):
+    """A saved buffer, as `ReplayBuffer.restore` reads it: shapes first, then the arrays, frames in chunks.
+
+    Every method raises ValueError when what is saved does not have the shape asked for, before reading it.
+    """
+
+    def layout(self) -> tuple[int, int, int | None]:
+        """(streams, slots per stream, frame stack) of the saved buffer (stack None: not recorded)."""
+        ...
+
+    def array(self, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
+        """A small array, checked to have `shape` (None: any 1-D array of at most a few MB)."""
+        ...
+
+    def rng(self) -> np.random.Generator:
+        """The saved sampling generator."""
+        ...
+
+    def frame_chunks(self, frame_shape: tuple[int, ...], dtype: np.dtype) -> Iterator[tuple[int, np.ndarray]]:
+        """(first flat slot, frames) chunks of the saved (streams * slots, *frame_shape) frames, in order."""
+        ...
+
+
+class _InMemoryReplay:
+    """A `state_dict()` (or an older save's arrays) as a SavedReplay."""
+
+    def __init__(self, state: Mapping[str, np.ndarray]) -> None:
+        self.state = dict(state)
+        if "age" not in self.state and "first" in self.state:  # saved before ages replaced episode-start flags
+            self.state["age"] = _age_from_first(np.asarray(self.state["first"], dtype=bool),
+                                                np.asarray(self.state["cursor"]))
+
+    def layout(self) -> tuple[int, int, int | None]:
+        frames = np.asarray(self.state["frames"])
+        if "layout" in self.state:
+            n, ring, k = (int(x) for x in np.asarray(self.state["layout"]).reshape(-1))
+        else:
+            n, ring, k = frames.shape[0], frames.shape[1], None  # older saves: the agent's own stack
+        if frames.shape[:2] != (n, ring):
+            raise ValueError(f"replay array 'frames' has shape {frames.shape}, expected ({n}, {ring}, ...)")
+        return n, ring, k
+
+    def array(self, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
+        value = np.asarray(self.state[name])
+        if shape is not None and value.shape != shape:
+            raise ValueError(f"replay array '{name}' has shape {value.shape}, expected {shape}")
+        return value
+
+    def rng(self) -> np.random.Generator:
+        return generator_from_json(bytes(np.asarray(self.state["rng"], dtype=np.uint8)))
+
+    def frame_chunks(self, frame_shape: tuple[int, ...], dtype: np.dtype) -> Iterator[tuple[int, np.ndarray]]:
+        frames = np.asarray(self.state["frames"])
+        if frames.shape[2:] != tuple(frame_shape) or frames.dtype != dtype:
+            raise ValueError(f"saved frames are {frames.dtype} {frames.shape[2:]}, expected {dtype} {frame_shape}")
+        yield 0, frames.reshape(-1, *frame_shape)
+
+
+def generator_from_json(text: bytes) -> np.random.Generator:
+    """A NumPy generator from its bit generator's JSON state (as `state_dict()` writes it)."""
+    state = json.loads(text.decode())
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        raise ValueError("saved replay has an unknown random generator")
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    return rng
 
 
 def _age_from_first(first: np.ndarray, cursor: np.ndarray) -> np.ndarray:

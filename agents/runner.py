@@ -44,6 +44,10 @@ class Agent(Protocol):
 
     def observe(self, transition: Transition) -> UpdateStats | None: ...
 
+    def interrupt(self) -> None:
+        """The stream of observations broke off (a reset, or steps it did not observe)."""
+        ...
+
 
 @dataclass
 class RunSettings:
@@ -111,6 +115,7 @@ def run(
     settings = settings or RunSettings()
     episode = _Episode(index=len(agent.episodes))
     obs, info = env.reset(seed=seed, options=reset_options(agent, settings.mode))
+    interrupt(agent)
     steps = 0
     while max_steps is None or steps < max_steps:
         action = _choose_action(agent, obs, settings)
@@ -126,6 +131,7 @@ def run(
         if finished is not None:
             episode = _Episode(index=len(agent.episodes))
             obs, info = env.reset(options=reset_options(agent, settings.mode))
+            interrupt(agent)
         else:
             obs = next_obs
 
@@ -156,6 +162,13 @@ def reset_options(agent: Agent, mode: Mode) -> dict[str, Any] | None:
     return None
 
 
+def interrupt(agent: Agent) -> None:
+    """Tell the agent its observation stream broke off, so that its replay never joins the two sides."""
+    notify = getattr(agent, "interrupt", None)  # a scripted controller in the tests has none
+    if notify is not None:
+        notify()
+
+
 def _choose_action(agent: Agent, obs: np.ndarray, settings: RunSettings) -> int:
     if settings.mode is Mode.HUMAN:
         if settings.human_action is None:
@@ -180,6 +193,7 @@ def _learn(
     """Feed the agent the transition when the mode learns; Atari's clipped reward and life loss apply here only."""
     learns = settings.mode is Mode.TRAIN or (settings.mode is Mode.HUMAN and settings.record_human)
     if not learns:
+        interrupt(agent)  # this step is not stored: the next stored one starts a new segment
         return None
     transition = Transition(
         obs=obs,

@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.runner import Mode, reset_options
+from agents.runner import Mode, interrupt, reset_options
 from agents.types import EpisodeStats, Transition, UpdateStats
 
 
@@ -69,6 +69,7 @@ def run_vector(envs: SyncEnvs, agent, *, max_steps: int | None = None, seed: int
                ) -> Iterator[VectorStep]:
     """Train `agent` on all of `envs` at once until it has seen `max_steps` steps in total."""
     obs = envs.reset(seed, options=reset_options(agent, Mode.TRAIN))
+    interrupt(agent)
     returns = np.zeros(envs.num_envs)
     lengths = np.zeros(envs.num_envs, dtype=np.int64)
     while max_steps is None or agent.step_count < max_steps:
