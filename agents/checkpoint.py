@@ -6,16 +6,20 @@ A save is a zip archive, so it can be opened and inspected with any zip tool:
   environment id (and a map file's text), the agent kind, its config, the observation shape,
   frame_stack, obs_scale, action names, step and update counts, epsilon, the episode history and the
   state of every random generator, plus the names of the other members.
-- ``weights.pt`` (DQN): ``torch.save`` of ``{"online", "target", "optimizer"}`` state dicts, read back with
-  ``torch.load(weights_only=True)``, which refuses to build arbitrary objects.
+- ``weights.safetensors`` (DQN): both networks and the optimizer's tensors in the safetensors format (any tool
+  reads it, no pickle involved), Adam's hyperparameters as JSON in its metadata. Saves made before it hold
+  ``weights.pt`` (``torch.save``), still read with ``torch.load(weights_only=True)``.
 - ``q_table.npy`` (tabular Q-learning): read back with ``np.load(allow_pickle=False)``.
-- ``replay.npz`` (optional): ``np.savez_compressed`` of the replay buffer's ``state_dict()``, also loaded
-  without pickle. Only an exact resume needs it; playing does not.
+- ``replay.npz`` (optional): ``np.savez_compressed`` of the replay buffer's ``state_dict()``, stored as is.
+  Only resuming training reads it (``with_replay=True``); playing, ``eval`` and opening a save do not. It is
+  re-laid for whatever number of environments the resume uses.
 
-Loading never runs code from the file, and every way a file can be wrong (missing, empty, truncated,
-foreign, from a newer version, inconsistent with its own config) ends in a one-line
-:class:`~agents.errors.CheckpointError` naming the file. Writes go to a temporary file in the same
-directory that replaces the old save only once it is complete and on disk.
+Loading never runs code from the file and never reads more than the save's own config says a member can
+hold (see agents.save_members): every way a file can be wrong (missing, empty, truncated, foreign, hostile,
+oversized, from a newer version, inconsistent with its own config) and every failure while reading it
+(out of memory, an I/O error) ends in a one-line :class:`~agents.errors.CheckpointError` naming the file.
+Writes go to a temporary file in the same directory that replaces the old save only once it is complete
+and on disk.
 """
 
 from __future__ import annotations
@@ -24,9 +28,9 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import os
 import pickle
-import shutil
 import tempfile
 import zipfile
 import zlib
@@ -42,7 +46,19 @@ import torch
 from agents.config import DQNConfig, TabularConfig
 from agents.dqn import DQNAgent
 from agents.errors import ArcadeError, CheckpointError
+from agents.memory_budget import check_fits_memory
 from agents.qlearning import TabularQAgent
+from agents.save_members import (
+    MAX_HEADER_BYTES,
+    MemberError,
+    NpzReplay,
+    open_npz,
+    pack_weights,
+    read_capped,
+    stored_member,
+    unpack_weights,
+    weights_limit,
+)
 from agents.types import EpisodeStats
 
 FORMAT_MARKER = "dqn-arcade-save"
@@ -50,7 +66,9 @@ FORMAT_VERSION = 1
 SAVE_SUFFIX = ".dqn"
 
 META_MEMBER = "meta.json"
-WEIGHTS_MEMBER = "weights.pt"
+WEIGHTS_MEMBER = "weights.safetensors"
+LEGACY_WEIGHTS_MEMBER = "weights.pt"
+"""Saves before safetensors: torch.save of the three state dicts."""
 Q_TABLE_MEMBER = "q_table.npy"
 REPLAY_MEMBER = "replay.npz"
 
@@ -59,13 +77,14 @@ CONFIG_CLASSES: dict[str, type[DQNConfig] | type[TabularConfig]] = {
 }
 """Agent kind -> the config dataclass stored with it."""
 
-_MAX_META_BYTES = 256 * 1024 * 1024
-"""meta.json larger than this is not one of ours (guards against a zip bomb posing as metadata)."""
-_REPLAY_SPOOL_BYTES = 64 * 1024 * 1024
-"""A replay member up to this size is read in memory, a larger one through a temporary file."""
+_MAX_META_BYTES = 64 * 1024 * 1024
+"""meta.json larger than this is not one of ours (guards against a zip bomb posing as metadata); a
+million episodes of history take about 60 MB."""
 _ZIP_MAGIC = b"PK\x03\x04"
 
 Agent = DQNAgent | TabularQAgent
+MAX_TABLE_CELLS = 4 * 100 * 100
+"""The largest observation a tabular agent can have: the four planes of a map of the largest size."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,8 @@ class LoadedSave:
     env_id: str
     info: SaveInfo
     map_text: str | None = None
+    notice: str | None = None
+    """One line for the user when something was left behind (a replay that could not be re-laid)."""
 
 
 # ------------------------------------------------------------------------------------------------ saving
@@ -182,15 +203,7 @@ def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, in
 
 
 def _write_weights(archive: zipfile.ZipFile, agent: DQNAgent) -> None:
-    state = {
-        "online": agent.online.state_dict(),
-        "target": agent.target.state_dict(),
-        "optimizer": agent.optimizer.state_dict(),
-    }
-    # Through memory: torch.save turns a write error of the destination into an opaque RuntimeError.
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    archive.writestr(_stored(WEIGHTS_MEMBER), buffer.getbuffer())
+    archive.writestr(_stored(WEIGHTS_MEMBER), pack_weights(agent.online, agent.target, agent.optimizer))
 
 
 def _write_replay(archive: zipfile.ZipFile, agent: DQNAgent) -> None:
@@ -248,34 +261,49 @@ def _reason(error: OSError) -> str:
 def read_save_info(path: str | os.PathLike[str]) -> SaveInfo:
     """The summary of a save, reading only its meta.json (cheap enough for a menu of recent saves)."""
     path = Path(path)
-    with _open_archive(path) as archive:
+    with _one_line_errors(path), _open_archive(path) as archive:
         return _info(path, _read_meta(path, archive), archive)
 
 
-def load_agent(path: str | os.PathLike[str], *, device: str = "cpu") -> LoadedSave:
+def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay: bool = False,
+               num_envs: int = 1) -> LoadedSave:
     """Rebuild the saved agent on `device`, with its weights, optimizer, counters, history and RNG states.
 
-    The replay buffer comes back too when the save holds one; otherwise it starts empty.
+    The replay buffer is read only `with_replay` (to resume training), re-laid for `num_envs` environment
+    streams; a replay that does not fit the agent is left behind with a `notice`, never a failure.
     """
     path = Path(path)
-    with _open_archive(path) as archive:
+    with _one_line_errors(path), _open_archive(path) as archive:
         meta = _read_meta(path, archive)
         info = _info(path, meta, archive)
         config = _config(path, meta)
-        agent = _build_agent(path, meta, config, device)
+        agent = _build_agent(path, meta, config, device, num_envs, with_replay)
+        notice = None
         if isinstance(agent, DQNAgent):
             _load_weights(path, archive, agent, device)
-            if info.has_replay:
-                _load_replay(path, archive, agent)
+            if with_replay and info.has_replay:
+                notice = _load_replay(path, archive, agent)
         else:
             _load_q_table(path, archive, agent)
         _restore_progress(path, meta, agent)
-    return LoadedSave(agent=agent, env_id=info.env_id, info=info, map_text=info.map_text)
+    return LoadedSave(agent=agent, env_id=info.env_id, info=info, map_text=info.map_text, notice=notice)
 
 
-_READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError, TypeError, IndexError,
-                RuntimeError, pickle.UnpicklingError, NotImplementedError, OverflowError)
-"""What a damaged member raises inside zipfile, zlib, json, numpy and torch."""
+@contextlib.contextmanager
+def _one_line_errors(path: Path) -> Iterator[None]:
+    """Whatever goes wrong while reading a save ends as one CheckpointError naming the file and the reason."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except MemoryError:
+        raise CheckpointError(f"{path}: not enough memory to load this save") from None
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot read the save ({_reason(error)})") from None
+    except MemberError as error:
+        raise CheckpointError(f"{path}: corrupt save ({error})") from None
+    except Exception as error:  # noqa: BLE001 - a file must never crash its reader with a traceback
+        raise CheckpointError(f"{path}: corrupt save ({type(error).__name__}: {_one_line(error)})") from None
 
 
 @contextlib.contextmanager
@@ -404,7 +432,8 @@ def _config(path: Path, meta: dict[str, Any]) -> DQNConfig | TabularConfig:
         raise CheckpointError(f"{path}: bad config in save ({_one_line(error)})") from None
 
 
-def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularConfig, device: str) -> Agent:
+def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularConfig, device: str,
+                 num_envs: int, with_replay: bool) -> Agent:
     """A fresh agent of the saved kind and shape, ready to receive the saved state."""
     obs_shape = _field(path, meta, "obs_shape", list)
     n_actions = _field(path, meta, "n_actions", int)
@@ -416,14 +445,20 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
                               f"{n_actions} actions)")
     try:
         if isinstance(config, TabularConfig):
+            if math.prod(obs_shape) > MAX_TABLE_CELLS:
+                raise CheckpointError(f"{path}: corrupt save (obs_shape {obs_shape} is larger than any map)")
             return TabularQAgent(config, tuple(obs_shape), n_actions, action_names)
+        frame_stack = _field(path, meta, "frame_stack", int)
+        check_fits_memory(config, obs_shape, frame_stack, n_actions, replay=with_replay)
         return DQNAgent(
             config, tuple(obs_shape), n_actions, action_names,
-            frame_stack=_field(path, meta, "frame_stack", int),
+            frame_stack=frame_stack,
             obs_scale=_field(path, meta, "obs_scale", float),
             device=device,
-            num_envs=_field(path, meta, "num_envs", int),
+            num_envs=num_envs,
         )
+    except CheckpointError:
+        raise
     except ArcadeError as error:
         raise CheckpointError(f"{path}: cannot rebuild the agent ({error})") from None
     except (ValueError, RuntimeError) as error:
@@ -431,22 +466,31 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
 
 
 def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device: str) -> None:
-    """torch.load(weights_only=True): tensors and plain containers only, never code."""
-    data = _read_member(path, archive, WEIGHTS_MEMBER)
-    try:
-        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError) as error:
-        raise CheckpointError(f"{path}: corrupt save ({WEIGHTS_MEMBER} is not a weights file: "
-                              f"{_one_line(error)})") from None
+    """safetensors (or, for older saves, torch.load(weights_only=True)): tensors and plain values, never code."""
+    names = archive.namelist()
+    if WEIGHTS_MEMBER in names or LEGACY_WEIGHTS_MEMBER not in names:
+        state = unpack_weights(read_capped(archive, WEIGHTS_MEMBER, weights_limit(agent)))
+        member = WEIGHTS_MEMBER
+    else:
+        state = _legacy_weights(path, read_capped(archive, LEGACY_WEIGHTS_MEMBER, weights_limit(agent)), device)
+        member = LEGACY_WEIGHTS_MEMBER
     if not isinstance(state, dict) or not all(isinstance(state.get(k), dict) for k in
                                               ("online", "target", "optimizer")):
-        raise CheckpointError(f"{path}: corrupt save ({WEIGHTS_MEMBER} lacks online/target/optimizer states)")
+        raise CheckpointError(f"{path}: corrupt save ({member} lacks online/target/optimizer states)")
     network = agent.config.network
     for name, module in (("online", agent.online), ("target", agent.target)):
         saved = _with_zero_input_reference(module.state_dict(), state[name])
         _check_state_dict(path, f"{name} network", module.state_dict(), saved, network)
         module.load_state_dict(saved)
     _load_optimizer(path, agent, state["optimizer"])
+
+
+def _legacy_weights(path: Path, data: bytes, device: str) -> Any:
+    try:
+        return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError) as error:
+        raise CheckpointError(f"{path}: corrupt save ({LEGACY_WEIGHTS_MEMBER} is not a weights file: "
+                              f"{_one_line(error)})") from None
 
 
 def _with_zero_input_reference(expected: Mapping[str, torch.Tensor], saved: dict[str, Any]) -> dict[str, Any]:
@@ -498,10 +542,22 @@ def _load_optimizer(path: Path, agent: DQNAgent, saved: dict[str, Any]) -> None:
     except (ValueError, KeyError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path}: the saved optimizer state does not fit the network "
                               f"({_one_line(error)})") from None
+    _match_parameter_layouts(agent.optimizer)
+
+
+def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
+    """Give each moment its parameter's memory layout: safetensors stores tensors contiguous, while a CPU
+    agent's convolution weights are channels-last, and the fused Adam kernel pairs elements by memory order."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _load_q_table(path: Path, archive: zipfile.ZipFile, agent: TabularQAgent) -> None:
-    data = _read_member(path, archive, Q_TABLE_MEMBER)
+    data = read_capped(archive, Q_TABLE_MEMBER, agent.q_table.nbytes + MAX_HEADER_BYTES)
     try:
         table = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, EOFError, OSError) as error:
@@ -515,33 +571,17 @@ def _load_q_table(path: Path, archive: zipfile.ZipFile, agent: TabularQAgent) ->
     agent.q_table = table.astype(np.float64, copy=True)
 
 
-def _load_replay(path: Path, archive: zipfile.ZipFile, agent: DQNAgent) -> None:
-    """np.load(allow_pickle=False) of the replay member, via a temporary file when it is large."""
-    try:
-        with (archive.open(REPLAY_MEMBER) as member,
-              tempfile.SpooledTemporaryFile(_REPLAY_SPOOL_BYTES) as spool):
-            shutil.copyfileobj(member, spool, 1 << 20)
-            spool.seek(0)
-            with np.load(spool, allow_pickle=False) as npz:
-                arrays = {name: npz[name] for name in npz.files}
-    except OSError as error:
-        raise CheckpointError(f"{path}: cannot read the replay buffer ({_reason(error)})") from None
-    except _READ_ERRORS as error:
-        raise CheckpointError(f"{path}: corrupt save ({REPLAY_MEMBER}: {_one_line(error)})") from None
-    try:
-        agent.replay.load_state_dict(arrays)
-    except ArcadeError as error:
-        raise CheckpointError(f"{path}: the saved replay buffer does not fit the agent ({error})") from None
-    except (ValueError, KeyError, TypeError, IndexError) as error:
-        raise CheckpointError(f"{path}: the saved replay buffer does not fit the agent "
-                              f"({_one_line(error)})") from None
-
-
-def _read_member(path: Path, archive: zipfile.ZipFile, name: str) -> bytes:
-    try:
-        return archive.read(name)
-    except KeyError:
-        raise CheckpointError(f"{path}: corrupt save ({name} is missing)") from None
+def _load_replay(path: Path, archive: zipfile.ZipFile, agent: DQNAgent) -> str | None:
+    """Stream the replay member into the agent's buffer (re-laid for its streams); returns a notice when the
+    saved buffer cannot be laid into this agent's (it then stays empty)."""
+    with path.open("rb") as raw, open_npz(stored_member(raw, archive.getinfo(REPLAY_MEMBER))) as npz:
+        try:
+            agent.replay.restore(NpzReplay(npz))
+        except MemberError:
+            raise
+        except ValueError as error:
+            return f"{path}: the saved replay buffer was left behind ({_one_line(error)}); it refills as training goes"
+    return None
 
 
 def _restore_progress(path: Path, meta: dict[str, Any], agent: Agent) -> None:

@@ -11,6 +11,7 @@ from agents.config import apply_overrides, check_fits_env, dqn_config_for, tabul
 from agents.dqn import DQNAgent
 from agents.envs.registry import EnvDescription
 from agents.errors import ConfigError
+from agents.memory_budget import check_fits_memory
 from agents.qlearning import TabularQAgent
 
 AGENT_KINDS = ("dqn", "qlearning")
@@ -71,6 +72,7 @@ def create_agent(
         switches["dueling"] = spec.dueling
     config = apply_overrides(dqn_config_for(description.kind, **switches), overrides)
     check_fits_env(config, description.kind)
+    check_fits_memory(config, description.obs_shape, description.frame_stack, len(description.action_names))
     return DQNAgent(
         config,
         description.obs_shape,

@@ -431,7 +431,8 @@ class ReplayBuffer:
         The same layout (streams, ring, stack) restores exactly, sampling stream included. Another number of
         streams or another capacity re-lays the saved frames, each stream's oldest to newest, into this
         buffer's rings (dropping the oldest when they do not fit) and cuts a seam wherever two pieces meet.
-        Either way every stream's next `add` starts a new segment: what follows a restore is a new stream.
+        An exact restore keeps each stream's open segment (the caller interrupts it when it resets its
+        environments, and `add` checks its obs anyway); a re-laid buffer starts every stream anew.
         """
         n_old, ring_old, stack = saved.layout()
         if stack is not None and stack != self.frame_stack:
@@ -454,6 +455,7 @@ class ReplayBuffer:
             last_sampled = saved.array("last_sampled", None).astype(np.int64).reshape(-1)
             if len(last_sampled) > self.capacity or ((last_sampled < 0) | (last_sampled >= self.capacity)).any():
                 last_sampled = np.zeros(0, dtype=np.int64)
+            in_episode = saved.array("in_episode", (n_old,)).astype(bool) if saved.has("in_episode") else False
             source, dest = np.arange(self.capacity), np.arange(self.capacity)
             valid = per_slot["valid"].reshape(-1)
             new_cursor, new_written = cursor, written
@@ -476,6 +478,8 @@ class ReplayBuffer:
             self._clear()
             raise
         self.cursor[...], self.written[...] = new_cursor, new_written
+        if exact:  # the stream may go on; an `add` whose obs is not its newest observation starts a new one
+            self.in_episode[...] = in_episode
         self._size = int(self.valid.sum())
         self.last_sampled, self.rng = last_sampled, rng
 
@@ -549,6 +553,10 @@ class SavedReplay(Protocol):
         """(streams, slots per stream, frame stack) of the saved buffer (stack None: not recorded)."""
         ...
 
+    def has(self, name: str) -> bool:
+        """The save holds this array (older saves lack some)."""
+        ...
+
     def array(self, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
         """A small array, checked to have `shape` (None: any 1-D array of at most a few MB)."""
         ...
@@ -580,6 +588,9 @@ class _InMemoryReplay:
         if frames.shape[:2] != (n, ring):
             raise ValueError(f"replay array 'frames' has shape {frames.shape}, expected ({n}, {ring}, ...)")
         return n, ring, k
+
+    def has(self, name: str) -> bool:
+        return name in self.state
 
     def array(self, name: str, shape: tuple[int, ...] | None) -> np.ndarray:
         value = np.asarray(self.state[name])

@@ -16,6 +16,16 @@ import numpy as np
 
 from agents.types import EpisodeStats, Evaluation, Transition, UpdateStats
 
+EVALUATION_EPSILON = {"atari": 0.05, "gridworld": 0.0}
+"""Random-action rate of evaluation and agent play: Mnih et al. (2015) evaluate Atari agents epsilon-greedy
+with 0.05, so a policy that never presses FIRE cannot stall a game until ALE's 108,000-frame cut; a
+gridworld's time limit ends every episode, so its agents are judged greedy."""
+
+
+def evaluation_epsilon(env_kind: str) -> float:
+    """The evaluation epsilon of an environment family (0 for one this table does not know)."""
+    return EVALUATION_EPSILON.get(env_kind, 0.0)
+
 
 class Mode(str, Enum):
     """Who chooses the actions, and whether the agent learns from them."""

@@ -45,7 +45,7 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
 def _add_train(commands: argparse._SubParsersAction) -> None:
     train = commands.add_parser("train", help="train an agent headless, faster than in the window")
     train.add_argument("--env", default=None, help="environment id: gridworld/NAME, a map .txt, ALE/Game-v5")
-    train.add_argument("--agent", choices=("dqn", "qlearning"), default="dqn")
+    train.add_argument("--agent", choices=("dqn", "qlearning"), default=None, help="algorithm (default: dqn)")
     train.add_argument("--net", choices=("mlp", "cnn", "attention"), default=None,
                        help="Q-network (default: the environment family's default)")
     train.add_argument("--double", action=argparse.BooleanOptionalAction, default=None, help="Double DQN")
@@ -71,7 +71,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("file", metavar="FILE", help="a save made by train or the window")
     evaluate.add_argument("--episodes", type=_positive_int, default=10)
     evaluate.add_argument("--seed", type=int, default=None)
-    evaluate.add_argument("--epsilon", type=float, default=0.0, help="exploration while evaluating (0 = greedy)")
+    evaluate.add_argument("--epsilon", type=float, default=None,
+                          help="random-action rate while evaluating (default: 0.05 on Atari, as Mnih et al. 2015 "
+                               "evaluate, so a game that needs FIRE to serve cannot stall; 0, greedy, on gridworlds)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 

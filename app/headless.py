@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import re
@@ -17,10 +18,11 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import load_agent, save_agent
+from agents.config import apply_overrides
 from agents.envs.registry import describe_env, env_kind, list_env_ids, make_env
 from agents.errors import ConfigError
 from agents.factory import AgentSpec, create_agent, resolve_device
-from agents.runner import Mode, RunSettings, run
+from agents.runner import Mode, RunSettings, evaluation_epsilon, run
 from agents.types import EpisodeStats, UpdateStats
 from agents.vector_runner import SyncEnvs, run_vector
 
@@ -57,20 +59,49 @@ def train(args: argparse.Namespace) -> int:
 def _agent_to_train(args: argparse.Namespace, device: str):
     """A fresh agent, or the one in `--resume` (whose config and environment are kept)."""
     if args.resume:
-        loaded = load_agent(args.resume, device=device)
-        if args.env and args.env != loaded.env_id:
-            raise ConfigError(f"--env {args.env} differs from the save's environment {loaded.env_id}")
-        if args.overrides or args.net or args.double is not None or args.dueling is not None:
-            raise ConfigError("--resume keeps the save's config; --set, --net, --double and --dueling do not apply")
+        loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs)
+        check_resume_flags(args, loaded.agent, loaded.env_id)
+        if loaded.notice:
+            print(loaded.notice, file=sys.stderr)
         return loaded.agent, loaded.env_id, loaded.map_text
     env_id = args.env or DEFAULT_ENV
     env = make_env(env_id, render_mode=None)
     description = describe_env(env_id, env)
     env.close()
     steps = [f"total_timesteps={args.steps}"] if args.steps else []
-    spec = AgentSpec(args.agent, args.net, args.double, args.dueling, tuple([*steps, *args.overrides]))
+    # Headless gridworld training defaults to the MLP: the network benchmarks/learning.py --seeds 10 shows
+    # solving every built-in map (README, Learning). The window keeps attention for its attention panel.
+    network = args.net or ("mlp" if description.kind == "gridworld" else None)
+    spec = AgentSpec(args.agent or "dqn", network, args.double, args.dueling, tuple([*steps, *args.overrides]))
     agent = create_agent(description, spec, device=device, seed=args.seed, num_envs=args.num_envs)
     return agent, env_id, _map_text(env_id)
+
+
+def check_resume_flags(args: argparse.Namespace, agent, env_id: str) -> None:
+    """Users re-run their training command with `--resume FILE` added: flags that agree with the save are fine,
+    a flag that conflicts with it is refused with the field and both values."""
+    def conflict(flag: str, field: str, saved: object) -> ConfigError:
+        return ConfigError(f"{flag} conflicts with the save's {field} {saved} (--resume keeps the save's settings; "
+                           f"drop the flag or start a new run)")
+
+    if args.env and args.env != env_id:
+        raise conflict(f"--env {args.env}", "environment", env_id)
+    if args.agent and args.agent != agent.kind:
+        raise conflict(f"--agent {args.agent}", "agent", agent.kind)
+    config = agent.config
+    if agent.kind == "dqn":
+        if args.net and args.net != config.network:
+            raise conflict(f"--net {args.net}", "network", config.network)
+        for flag in ("double", "dueling"):
+            wanted = getattr(args, flag)
+            if wanted is not None and wanted != getattr(config, flag):
+                word = f"--{flag}" if wanted else f"--no-{flag}"
+                raise conflict(word, flag, str(getattr(config, flag)).lower())
+    asked = apply_overrides(config, args.overrides)
+    for field in dataclasses.fields(config):
+        if getattr(asked, field.name) != getattr(config, field.name):
+            raise conflict(f"--set {field.name}={getattr(asked, field.name)}", field.name,
+                           getattr(config, field.name))
 
 
 def _map_text(env_id: str) -> str | None:
@@ -171,7 +202,8 @@ def evaluate(args: argparse.Namespace) -> int:
     loaded = load_agent(args.file, device=resolve_device(args.device))
     env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text)
     shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
-    settings = RunSettings(mode=Mode.PLAY, play_epsilon=args.epsilon, evaluate=False)
+    epsilon = evaluation_epsilon(env_kind(loaded.env_id)) if args.epsilon is None else args.epsilon
+    settings = RunSettings(mode=Mode.PLAY, play_epsilon=epsilon, evaluate=False)
     episodes: list[EpisodeStats] = []
     with _restoring_history(loaded.agent):
         for snap in run(env, loaded.agent, settings, seed=args.seed):
@@ -182,6 +214,7 @@ def evaluate(args: argparse.Namespace) -> int:
     env.close()
     has_goal = env_kind(loaded.env_id) == "gridworld"
     report = _evaluation_report(loaded.env_id, episodes, loaded.agent.step_count, has_goal, shortest)
+    report["epsilon"] = epsilon
     print(json.dumps(report) if args.json else _format_report(report))
     return 0
 
@@ -217,6 +250,7 @@ def _evaluation_report(env_id: str, episodes: list[EpisodeStats], trained_steps:
 
 def _format_report(report: dict) -> str:
     lines = [f"{report['env']}: {report['episodes']} episodes after {report['trained_steps']:,} training steps",
+             f"  epsilon {report['epsilon']:g} ({'greedy' if report['epsilon'] == 0 else 'epsilon-greedy'})",
              f"  return {report['mean_return']:.3f} ± {report['std_return']:.3f}, "
              f"length {report['mean_length']:.1f}"]
     if report["success_rate"] is not None:

@@ -30,7 +30,7 @@ from agents.envs.registry import EnvDescription, describe_env, make_env
 from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
 from agents.replay import ReplaySummary
-from agents.runner import Mode, RunSettings, StepSnapshot, run
+from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.types import EpisodeStats, UpdateStats
 from app.sub_frames import SubFrameRecorder, attach_recorder
 from app.view_frame import ViewFrame
@@ -43,9 +43,6 @@ person watching sees learning begin within a minute and the buffer fits beside a
 NORMAL_RATE = {"gridworld": 8.0, "atari": 15.0}
 """Steps per second at normal speed: slow enough to follow a gridworld, the game's own pace for Atari
 (60 frames/s with frame skip 4; the view plays the 4 frames of each step)."""
-ATARI_PLAY_EPSILON = 0.05
-"""Agent play on Atari keeps 5% random actions (the Nature evaluation epsilon), so it cannot get stuck
-forever waiting to press FIRE; gridworld play is greedy."""
 VIEW_RATE = 32.0
 """Steps shown per second at most (normal and fast speed): a little over 30, so a step that ends late does
 not pull the view below 30 frames/s. The window pulls at 60 Hz, so its timer is never the limit."""
@@ -451,7 +448,7 @@ class TrainingLoop:
         self._held_changes.clear()
         self._unpublished = None
         self._last_summary = -1.0
-        self.settings.play_epsilon = ATARI_PLAY_EPSILON if session.description.kind == "atari" else 0.0
+        self.settings.play_epsilon = evaluation_epsilon(session.description.kind)
         self._emit("session_started", (session.info(),))
         self._offer_preview(session)
 

@@ -23,6 +23,7 @@ from agents.dqn import DQNAgent
 from agents.envs.registry import make_env
 from agents.errors import CheckpointError
 from agents.qlearning import TabularQAgent
+from agents.save_members import pack_weights
 from agents.types import EpisodeStats, Transition
 
 SIDE = 5
@@ -161,6 +162,17 @@ def torch_bytes(obj: Any) -> bytes:
     return buffer.getvalue()
 
 
+def weights_state(agent: DQNAgent) -> dict[str, Any]:
+    return {"online": agent.online.state_dict(), "target": agent.target.state_dict(),
+            "optimizer": agent.optimizer.state_dict()}
+
+
+def make_legacy(path: Path, weights: Any) -> None:
+    """Turn a save into one from before safetensors: torch.save'd weights in weights.pt."""
+    rewrite_member(path, checkpoint.WEIGHTS_MEMBER, None)
+    rewrite_member(path, checkpoint.LEGACY_WEIGHTS_MEMBER, torch_bytes(weights))
+
+
 # ------------------------------------------------------------------------------------------- round trips
 
 
@@ -194,7 +206,7 @@ def test_round_trip_restores_weights_optimizer_counters_and_history(tmp_path, ki
 def test_resume_with_replay_samples_and_updates_exactly_like_the_unsaved_agent(tmp_path, kind):
     agent = trained(kind)
     path = save_agent(tmp_path / "agent.dqn", agent, env_id="gridworld/open-room", include_replay=True)
-    twin = load_agent(path).agent
+    twin = load_agent(path, with_replay=True).agent
     assert read_save_info(path).has_replay
     assert len(twin.replay) == len(agent.replay)
 
@@ -268,11 +280,10 @@ def test_a_save_from_before_input_centring_loads_with_a_zero_reference(tmp_path)
     assert agent.online.input_reference.any()
     path = tmp_path / "old.dqn"
     save_agent(path, agent, env_id="gridworld/open-room")
-    with zipfile.ZipFile(path) as archive:
-        weights = torch.load(io.BytesIO(archive.read(checkpoint.WEIGHTS_MEMBER)), weights_only=True)
+    weights = weights_state(agent)
     for network in ("online", "target"):
-        del weights[network]["input_reference"]
-    rewrite_member(path, checkpoint.WEIGHTS_MEMBER, torch_bytes(weights))
+        weights[network] = {k: v for k, v in weights[network].items() if k != "input_reference"}
+    make_legacy(path, weights)
     loaded = load_agent(path).agent
     assert not loaded.online.input_reference.any() and not loaded.target.input_reference.any()
     assert torch.equal(loaded.online.body[0].weight, agent.online.body[0].weight)
@@ -334,21 +345,21 @@ def _no_marker(path: Path) -> None:
 
 
 def _missing_member(path: Path) -> None:
-    rewrite_member(path, "weights.pt", None)
+    rewrite_member(path, "weights.safetensors", None)
 
 
 def _wrong_shapes(path: Path) -> None:
-    other = make_agent("mlp", hidden_dim=32)
-    rewrite_member(path, "weights.pt", torch_bytes({"online": other.online.state_dict(),
-                                                    "target": other.target.state_dict(),
-                                                    "optimizer": other.optimizer.state_dict()}))
+    other = make_agent("mlp", hidden_dim=8)
+    rewrite_member(path, "weights.safetensors", pack_weights(other.online, other.target, other.optimizer))
 
 
 def _wrong_optimizer(path: Path) -> None:
-    agent, other = trained("mlp"), trained("mlp", hidden_dim=32)
-    rewrite_member(path, "weights.pt", torch_bytes({"online": agent.online.state_dict(),
-                                                    "target": agent.target.state_dict(),
-                                                    "optimizer": other.optimizer.state_dict()}))
+    agent, other = trained("mlp"), trained("mlp", hidden_dim=8)
+    rewrite_member(path, "weights.safetensors", pack_weights(agent.online, agent.target, other.optimizer))
+
+
+def _legacy_wrong_shapes(path: Path) -> None:
+    make_legacy(path, weights_state(make_agent("mlp", hidden_dim=8)))
 
 
 def _bad_meta_json(path: Path) -> None:
@@ -368,7 +379,8 @@ BAD_FILES = {
     "torch file": (_torch_file, "not a DQN Arcade save"),
     "future version": (_future_version, "newer"),
     "no marker": (_no_marker, "not a DQN Arcade save"),
-    "missing member": (_missing_member, "weights.pt is missing"),
+    "missing member": (_missing_member, "weights.safetensors is missing"),
+    "legacy wrong shapes": (_legacy_wrong_shapes, "does not fit the config's mlp network"),
     "wrong shapes": (_wrong_shapes, "does not fit the config's mlp network"),
     "wrong optimizer": (_wrong_optimizer, "optimizer state does not fit"),
     "bad meta json": (_bad_meta_json, "not JSON"),
@@ -430,7 +442,7 @@ class _Payload:
 def test_loading_never_runs_code_from_the_file(tmp_path):
     marker = tmp_path / "code-ran"
     path = save_agent(tmp_path / "agent.dqn", trained("mlp"), env_id="gridworld/open-room")
-    rewrite_member(path, "weights.pt", torch_bytes({"online": _Payload(marker)}))
+    make_legacy(path, {"online": _Payload(marker)})
     with pytest.raises(CheckpointError) as error:
         load_agent(path)
     assert_one_line_error(error, path, "weights.pt")
@@ -449,12 +461,15 @@ def test_loading_never_runs_code_from_the_file(tmp_path):
 def test_replay_with_pickled_arrays_is_refused(tmp_path):
     agent = trained("mlp")
     path = save_agent(tmp_path / "agent.dqn", agent, env_id="gridworld/open-room", include_replay=True)
+    marker = tmp_path / "code-ran"
     buffer = io.BytesIO()
-    np.savez(buffer, **{**agent.replay.state_dict(), "sneaky": np.array([{"a": 1}], dtype=object)})
+    np.savez(buffer, **{**agent.replay.state_dict(), "rewards": np.array([_Payload(marker)], dtype=object)})
     rewrite_member(path, "replay.npz", buffer.getvalue())
+    assert load_agent(path).agent.step_count == agent.step_count  # playing never reads the replay
     with pytest.raises(CheckpointError) as error:
-        load_agent(path)
-    assert_one_line_error(error, path, "replay.npz")
+        load_agent(path, with_replay=True)
+    assert_one_line_error(error, path, "rewards")
+    assert not marker.exists()
 
 
 # -------------------------------------------------------------------------------------------- atomicity
@@ -512,7 +527,7 @@ def test_an_unwritable_destination_is_a_one_line_error(tmp_path):
 def test_saves_move_between_cpu_and_gpu(tmp_path):
     agent = trained("attention")
     path = save_agent(tmp_path / "cpu.dqn", agent, env_id="gridworld/open-room", include_replay=True)
-    gpu = load_agent(path, device="cuda").agent
+    gpu = load_agent(path, device="cuda", with_replay=True).agent
     assert gpu.device.type == "cuda"
     assert all(t.is_cuda for s in gpu.optimizer.state.values() for t in s.values() if t.dim() > 0)
     np.testing.assert_allclose(all_q_values(gpu), all_q_values(agent), rtol=1e-4, atol=1e-5)

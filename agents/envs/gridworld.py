@@ -55,10 +55,23 @@ class GridMap:
         return int((~self.walls).sum())
 
 
+MAX_MAP_SIDE = 100
+"""Rows and columns a map may have: 100 x 100 cells is far beyond what the agents here learn in a session,
+and the observation (4 planes of the grid) and the networks' first layers grow with the cell count."""
+MAX_MAP_FILE_BYTES = 1 << 20
+"""A map file larger than this cannot be a map of at most MAX_MAP_SIDE x MAX_MAP_SIDE cells plus comments."""
+
+
 def parse_map(text: str, source: str = "<map>", name: str | None = None) -> GridMap:
     """Parse map text; every problem is a MapError naming `source`, the line and the reason."""
+    if len(text) > MAX_MAP_FILE_BYTES:
+        raise MapError(f"{source}:1: map text of {len(text):,} characters; a map has at most "
+                       f"{MAX_MAP_SIDE} x {MAX_MAP_SIDE} cells")
     rows = _map_rows(text, source)
     width = len(rows[0][1])
+    if len(rows) > MAX_MAP_SIDE or width > MAX_MAP_SIDE:
+        raise MapError(f"{source}:1: map of {len(rows)} rows x {width} columns; at most {MAX_MAP_SIDE} x "
+                       f"{MAX_MAP_SIDE} cells are allowed")
     starts: list[tuple[int, Position]] = []
     for r, (line_no, row) in enumerate(rows):
         if len(row) != width:
@@ -104,6 +117,10 @@ def load_map(path: str | os.PathLike[str]) -> GridMap:
     """Read and parse a map file."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_MAP_FILE_BYTES:
+            raise MapError(f"{path}:1: map file of {size:,} bytes; a map has at most {MAX_MAP_SIDE} x "
+                           f"{MAX_MAP_SIDE} cells (at most {MAX_MAP_FILE_BYTES:,} bytes with comments)")
         data = path.read_bytes()
     except OSError as error:
         raise MapError(f"{path}:1: cannot read map file ({error.strerror or error})") from None
