@@ -222,11 +222,14 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through a temporary sibling file, fsync it, then os.replace it over `path`.
 
     Readers see the old file or the new one, never half of one; on any failure the temporary file is
-    removed (also on Ctrl-C, which is when the CLI saves).
+    removed (also on Ctrl-C, which is when the CLI saves). A process killed outright (kill -9, power loss)
+    cannot remove its own: the temporary name carries the writer's process id, and the next save or load of
+    the same file removes those whose writer is gone.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     mode = path.stat().st_mode & 0o777 if path.is_file() else 0o644
-    fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, temp_name = tempfile.mkstemp(prefix=f"{_temp_prefix(path)}{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fileobj:
             write(fileobj)
@@ -239,6 +242,47 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
             os.unlink(temp_name)
         raise
     _fsync_directory(path.parent)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that writers of `path` left when they were killed mid-save; returns them.
+
+    Only files named by `_atomic_write` for this path whose writer process no longer exists are touched.
+    """
+    path = Path(path)
+    prefix = _temp_prefix(path)
+    removed = []
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return removed
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix):].split(".", 1)[0]
+        if not pid_text.isdigit() or _process_exists(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(path.parent / name)
+            removed.append(path.parent / name)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id exists (on Windows, where signal 0 is not a probe, always assumed)."""
+    if pid == os.getpid() or os.name == "nt":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True
+    return True
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -273,6 +317,7 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay
     streams; a replay that does not fit the agent is left behind with a `notice`, never a failure.
     """
     path = Path(path)
+    remove_stale_temporaries(path)
     with _one_line_errors(path), _open_archive(path) as archive:
         meta = _read_meta(path, archive)
         info = _info(path, meta, archive)
