@@ -3,14 +3,23 @@
 Gridworlds (default): for each map and network a fresh DQN agent with the gridworld defaults trains through
 the project's loop (agents.runner.run, Mode.TRAIN, as `dqn-arcade train` does). Every --eval-every steps
 its greedy policy plays one episode on a separate environment; the map counts as solved when that episode
-reaches the goal in exactly the shortest-path number of steps. Training stops there or at --steps. The
-train time excludes the evaluations, which are reported separately.
+reaches the goal in exactly the shortest-path number of steps. Training stops there or at --steps (with
+--to-limit it goes on to --steps and also reports whether the final agent, the one `dqn-arcade train
+--steps N` would save, still plays a shortest path). The train time excludes the evaluations, which are
+reported separately.
+
+One seed shows that a recipe *can* learn a map, not that it does: with --seeds N every (map, network) pair
+is trained from N seeds (--seed, --seed + 1, ...; or --seed-list), each seed seeding the agent and both
+environments, and the summary reports "solved by k of N seeds" with the median solve step of the seeds
+that solved it and the seeds that did not. With --json the file is rewritten after every run, so a long
+benchmark can be watched and a stopped one keeps what it measured.
 
 Pong (--pong, instead of the gridworlds): trains on ALE/Pong-v5 until the mean return of the last 10
 episodes reaches +18, or --max-steps / --max-minutes; reports agent steps, frames (4 per step) and minutes.
 
     python benchmarks/learning.py --maps four-rooms maze --nets mlp cnn attention --json learning.json
     python benchmarks/learning.py --maps benchmarks/maps/*.txt --nets mlp   # maps no test uses
+    python benchmarks/learning.py --maps all --nets mlp --seeds 10 --json seeds.json   # every built-in map
     python benchmarks/learning.py --pong --device cuda --json pong.json
 """
 
@@ -25,13 +34,14 @@ import time
 from collections import deque
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import median
 
 import gymnasium as gym
 import torch
 
 from agents.config import dqn_config_for
 from agents.envs.atari import FRAME_SKIP
-from agents.envs.registry import GRIDWORLD_PREFIX, describe_env, make_env
+from agents.envs.registry import GRIDWORLD_PREFIX, builtin_maps, describe_env, make_env
 from agents.factory import NETWORKS, AgentSpec, create_agent, resolve_device
 from agents.runner import Agent, Mode, RunSettings, run
 from agents.types import EpisodeStats
@@ -44,11 +54,18 @@ PONG_WINDOW = 10
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--maps", nargs="+", default=["four-rooms", "maze"],
-                        help="built-in gridworld names or paths to .txt map files")
+                        help="built-in gridworld names, paths to .txt map files, or 'all' for every built-in map")
     parser.add_argument("--nets", nargs="+", default=list(NETWORKS), choices=NETWORKS)
     parser.add_argument("--steps", type=int, default=50_000, help="gridworld step limit per run (default: %(default)s)")
     parser.add_argument("--eval-every", type=int, default=2_500, help="steps between greedy evaluations")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--to-limit", action="store_true",
+                        help="gridworlds: train on to --steps after the first solve and also report whether the "
+                             "final agent (what `dqn-arcade train` saves) still plays a shortest path")
+    parser.add_argument("--seed", type=int, default=0, help="the first seed (default: %(default)s)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="gridworlds: train each (map, network) from N seeds, --seed up (default: %(default)s)")
+    parser.add_argument("--seed-list", type=int, nargs="+", default=None, metavar="S",
+                        help="gridworlds: these seeds instead of --seed/--seeds")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (auto takes a GPU when present)")
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                         help="config overrides for every agent this run trains (after the family's defaults)")
@@ -58,7 +75,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=5_000_000, help="Pong agent-step limit (default: %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=None, help="Pong wall-time limit")
     parser.add_argument("--json", metavar="FILE", default=None, help="also write the results as JSON")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.seeds < 1:
+        parser.error("--seeds must be at least 1")
+    args.maps = [name for entry in args.maps for name in (list(builtin_maps()) if entry == "all" else [entry])]
+    return args
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    return list(args.seed_list) if args.seed_list else list(range(args.seed, args.seed + args.seeds))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,19 +94,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.pong:
         results = [asdict(race_pong(args, device))]
         print_pong(results[0])
+        write_json(args.json, {"settings": settings, "results": results})
     else:
-        results = [asdict(solve_gridworld(name, net, args, device)) for name in args.maps for net in args.nets]
+        results = []
+        for name in args.maps:
+            for net in args.nets:
+                for seed in seeds_of(args):
+                    results.append(asdict(solve_gridworld(name, net, seed, args, device)))
+                    write_json(args.json, {"settings": settings, "results": results,
+                                           "summary": summarise(results)}, quiet=True)
         print_gridworld_table(results)
-    if args.json:
-        Path(args.json).write_text(json.dumps({"settings": settings, "results": results}, indent=2) + "\n",
-                                   encoding="utf-8")
-        print(f"wrote {args.json}")
+        print()
+        print_summary_table(summarise(results))
+        write_json(args.json, {"settings": settings, "results": results, "summary": summarise(results)})
     return 0
+
+
+def write_json(path: str | None, data: dict, *, quiet: bool = False) -> None:
+    if not path:
+        return
+    Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if not quiet:
+        print(f"wrote {path}")
 
 
 def settings_of(args: argparse.Namespace, device: str) -> dict:
     """Everything that shapes the figures, printed with them so a table is never read without its context."""
-    common = {"seed": args.seed, "device": device, "torch_threads": torch.get_num_threads(),
+    seeds = [args.seed] if args.pong else seeds_of(args)
+    common = {"seeds": " ".join(map(str, seeds)), "device": device, "torch_threads": torch.get_num_threads(),
               "overrides": " ".join(args.overrides) or "none", "python": platform.python_version(),
               "torch": torch.__version__, "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if args.pong:
@@ -90,6 +130,7 @@ def settings_of(args: argparse.Namespace, device: str) -> dict:
     # The epsilon schedule follows the config's total_timesteps, not --steps: the step limit is only a cut-off.
     schedule = dqn_config_for("gridworld").total_timesteps
     return {"maps": " ".join(args.maps), "nets": " ".join(args.nets), "step_limit": args.steps,
+            "to_limit": args.to_limit,
             "eval_every": args.eval_every, "epsilon_schedule_steps": schedule, **common}
 
 
@@ -100,9 +141,15 @@ def settings_of(args: argparse.Namespace, device: str) -> dict:
 class SolveResult:
     map: str
     network: str
+    seed: int
     solved: bool
     steps: int
     """Agent steps at the first shortest-path greedy episode, else the steps trained."""
+    trained_steps: int
+    """Steps trained in all: `steps`, or the step limit with --to-limit."""
+    final_solved: bool | None
+    """With --to-limit: whether the greedy episode of the agent at the step limit (what `dqn-arcade train
+    --steps N` saves) is still a shortest path; None when the run stopped at its first solve."""
     train_seconds: float
     eval_seconds: float
     evaluations: int
@@ -111,19 +158,19 @@ class SolveResult:
     last_greedy_success: bool
 
 
-def solve_gridworld(map_name: str, network: str, args: argparse.Namespace, device: str) -> SolveResult:
+def solve_gridworld(map_name: str, network: str, seed: int, args: argparse.Namespace, device: str) -> SolveResult:
     """Train a fresh agent on one map until its greedy episode is a shortest path, or the step limit."""
     env_id = gridworld_id(map_name)
-    train_env = make_env(env_id, render_mode=None, seed=args.seed)
-    eval_env = make_env(env_id, render_mode=None, seed=args.seed)
+    train_env = make_env(env_id, render_mode=None, seed=seed)
+    eval_env = make_env(env_id, render_mode=None, seed=seed)
     agent = create_agent(describe_env(env_id, train_env), AgentSpec("dqn", network, overrides=tuple(args.overrides)),
-                         device=device, seed=args.seed)
+                         device=device, seed=seed)
     shortest = eval_env.unwrapped.shortest_path_length()
     train_seconds = eval_seconds = 0.0
-    evaluations, solved, greedy = 0, False, None
+    evaluations, solved, first_solve, greedy = 0, False, None, None
     settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
     resumed = time.perf_counter()
-    for snap in run(train_env, agent, settings, max_steps=args.steps, seed=args.seed):
+    for snap in run(train_env, agent, settings, max_steps=args.steps, seed=seed):
         steps = snap.total_steps
         if steps % args.eval_every and steps < args.steps:
             continue
@@ -132,16 +179,19 @@ def solve_gridworld(map_name: str, network: str, args: argparse.Namespace, devic
         greedy = greedy_episode(agent, eval_env)
         evaluations += 1
         solved = bool(greedy.success) and greedy.length == shortest
+        if solved and first_solve is None:
+            first_solve = steps
         resumed = time.perf_counter()
         eval_seconds += resumed - paused
-        print(f"  {map_name} {network}: step {steps:,}, greedy length {greedy.length} "
+        print(f"  {map_name} {network} seed {seed}: step {steps:,}, greedy length {greedy.length} "
               f"(shortest {shortest}), {train_seconds:.0f} s training", file=sys.stderr, flush=True)
-        if solved:
+        if solved and not args.to_limit:
             break
     train_env.close()
     eval_env.close()
-    return SolveResult(map_name, network, solved, agent.step_count, train_seconds, eval_seconds, evaluations,
-                       shortest, greedy.length if greedy else 0, bool(greedy and greedy.success))
+    return SolveResult(map_name, network, seed, first_solve is not None, first_solve or agent.step_count,
+                       agent.step_count, solved if args.to_limit else None, train_seconds, eval_seconds,
+                       evaluations, shortest, greedy.length if greedy else 0, bool(greedy and greedy.success))
 
 
 def gridworld_id(map_name: str) -> str:
@@ -166,10 +216,47 @@ def greedy_episode(agent: Agent, env: gym.Env) -> EpisodeStats:
     raise AssertionError("run() stops only when its caller does")
 
 
+def summarise(results: list[dict]) -> list[dict]:
+    """Per (map, network), in the order first run: how many seeds solved it, and at which step (median)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for result in results:
+        groups.setdefault((result["map"], result["network"]), []).append(result)
+    summary = []
+    for (map_name, network), runs in groups.items():
+        solved = [run["steps"] for run in runs if run["solved"]]
+        summary.append({
+            "map": map_name, "network": network, "seeds": len(runs), "solved": len(solved),
+            "median_solve_step": median(solved) if solved else None,
+            "max_solve_step": max(solved) if solved else None,
+            "unsolved_seeds": [run["seed"] for run in runs if not run["solved"]],
+            "median_train_seconds": round(median(run["train_seconds"] for run in runs), 1),
+        })
+        finals = [run["final_solved"] for run in runs if run["final_solved"] is not None]
+        if finals:
+            summary[-1]["final_solved"] = sum(finals)
+            summary[-1]["final_unsolved_seeds"] = [run["seed"] for run in runs if run["final_solved"] is False]
+    return summary
+
+
 def print_gridworld_table(results: list[dict]) -> None:
-    header = ("map", "network", "solved", "steps", "train s", "eval s", "greedy length / shortest")
-    rows = [(r["map"], r["network"], "yes" if r["solved"] else "no", f"{r['steps']:,}", f"{r['train_seconds']:.1f}",
-             f"{r['eval_seconds']:.1f}", f"{r['last_greedy_length']} / {r['shortest_path']}") for r in results]
+    header = ("map", "network", "seed", "solved", "steps", "train s", "eval s", "greedy length / shortest")
+    rows = [(r["map"], r["network"], str(r["seed"]), "yes" if r["solved"] else "no", f"{r['steps']:,}",
+             f"{r['train_seconds']:.1f}", f"{r['eval_seconds']:.1f}",
+             f"{r['last_greedy_length']} / {r['shortest_path']}") for r in results]
+    print_table(header, rows)
+
+
+def print_summary_table(summary: list[dict]) -> None:
+    header = ("map", "network", "solved by", "median solve step", "slowest solve", "unsolved seeds", "median train s")
+    rows = [(s["map"], s["network"], f"{s['solved']} of {s['seeds']} seeds",
+             "n/a" if s["median_solve_step"] is None else f"{s['median_solve_step']:,.0f}",
+             "n/a" if s["max_solve_step"] is None else f"{s['max_solve_step']:,}",
+             " ".join(map(str, s["unsolved_seeds"])) or "none", f"{s['median_train_seconds']:.1f}") for s in summary]
+    if any("final_solved" in s for s in summary):
+        header = (*header, "final agent solves", "final unsolved seeds")
+        rows = [(*row, f"{s['final_solved']} of {s['seeds']}" if "final_solved" in s else "n/a",
+                 " ".join(map(str, s.get("final_unsolved_seeds", []))) or "none")
+                for row, s in zip(rows, summary, strict=True)]
     print_table(header, rows)
 
 
