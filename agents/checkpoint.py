@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import io
 import json
 import math
 import os
-import pickle
 import tempfile
+import tokenize
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -339,14 +340,16 @@ def _one_line_errors(path: Path) -> Iterator[None]:
     """Whatever goes wrong while reading a save ends as one CheckpointError naming the file and the reason."""
     try:
         yield
-    except CheckpointError:
+    except CheckpointError as error:
+        if len(str(error).splitlines()) > 1:  # a value from the file with a line break in it
+            raise CheckpointError(" ".join(str(error).split())) from None
         raise
     except MemoryError:
         raise CheckpointError(f"{path}: not enough memory to load this save") from None
     except OSError as error:
         raise CheckpointError(f"{path}: cannot read the save ({_reason(error)})") from None
     except MemberError as error:
-        raise CheckpointError(f"{path}: corrupt save ({error})") from None
+        raise CheckpointError(f"{path}: corrupt save ({_one_line(error)})") from None
     except Exception as error:  # noqa: BLE001 - a file must never crash its reader with a traceback
         raise CheckpointError(f"{path}: corrupt save ({type(error).__name__}: {_one_line(error)})") from None
 
@@ -372,6 +375,8 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
     except IsADirectoryError:
         raise CheckpointError(f"{path}: is a directory, not a save file") from None
     except OSError as error:
+        if error.errno == errno.EINVAL:  # a seek to a negative offset: a damaged zip directory, not the disk
+            raise CheckpointError(f"{path}: corrupt save (an offset in the zip directory is out of range)") from None
         raise CheckpointError(f"{path}: cannot read the save ({_reason(error)})") from None
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as error:
         # NotImplementedError: zipfile's word for a compression method it does not know (a damaged header).
@@ -467,7 +472,7 @@ def _config(path: Path, meta: dict[str, Any]) -> DQNConfig | TabularConfig:
     values = meta["config"]
     unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise CheckpointError(f"{path}: the saved config has unknown field(s) {', '.join(unknown)} "
+        raise CheckpointError(f"{path}: the saved config has unknown field(s) {', '.join(map(_name, unknown))} "
                               f"(saved by a different version of DQN Arcade?)")
     try:
         return cls(**values)
@@ -504,9 +509,12 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
         )
     except CheckpointError:
         raise
+    except MemoryError:  # the replay, allocated for buffer_size slots even when only playing
+        raise CheckpointError(f"{path}: not enough memory to rebuild the agent (its replay of buffer_size "
+                              f"{getattr(config, 'buffer_size', 0):,} cannot be reserved)") from None
     except ArcadeError as error:
         raise CheckpointError(f"{path}: cannot rebuild the agent ({error})") from None
-    except (ValueError, RuntimeError) as error:
+    except (ValueError, RuntimeError, TypeError, OverflowError, IndexError) as error:  # e.g. torch: a size past int64
         raise CheckpointError(f"{path}: cannot rebuild the agent ({_one_line(error)})") from None
 
 
@@ -533,7 +541,9 @@ def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device:
 def _legacy_weights(path: Path, data: bytes, device: str) -> Any:
     try:
         return torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, TypeError, AttributeError) as error:
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - torch's unpickler fails on damaged bytes with any type at all
         raise CheckpointError(f"{path}: corrupt save ({LEGACY_WEIGHTS_MEMBER} is not a weights file: "
                               f"{_one_line(error)})") from None
 
@@ -551,7 +561,7 @@ def _check_state_dict(path: Path, what: str, expected: Mapping[str, torch.Tensor
     missing = [k for k in expected if k not in saved]
     unexpected = [k for k in saved if k not in expected]
     if missing or unexpected:
-        detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        detail = f"missing {missing[0]}" if missing else f"unexpected {_name(unexpected[0])}"
         raise CheckpointError(f"{path}: the saved {what} does not fit the config's {network} network "
                               f"({detail})")
     for key, tensor in expected.items():
@@ -604,8 +614,9 @@ def _match_parameter_layouts(optimizer: torch.optim.Optimizer) -> None:
 def _load_q_table(path: Path, archive: zipfile.ZipFile, agent: TabularQAgent) -> None:
     data = read_capped(archive, Q_TABLE_MEMBER, agent.q_table.nbytes + MAX_HEADER_BYTES)
     try:
+        _check_q_table_header(path, io.BytesIO(data), agent.q_table.shape)
         table = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, EOFError, OSError) as error:
+    except (ValueError, EOFError, OSError, SyntaxError, tokenize.TokenError) as error:
         raise CheckpointError(f"{path}: corrupt save ({Q_TABLE_MEMBER}: {_one_line(error)})") from None
     if not isinstance(table, np.ndarray) or table.shape != agent.q_table.shape:
         shape = getattr(table, "shape", None)
@@ -616,12 +627,24 @@ def _load_q_table(path: Path, archive: zipfile.ZipFile, agent: TabularQAgent) ->
     agent.q_table = table.astype(np.float64, copy=True)
 
 
+def _check_q_table_header(path: Path, stream: IO[bytes], shape: tuple[int, ...]) -> None:
+    """The .npy header's shape and dtype, before np.load allocates whatever the header declares."""
+    version = np.lib.format.read_magic(stream)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    saved_shape, _, dtype = read_header(stream, max_header_size=MAX_HEADER_BYTES)
+    if not np.issubdtype(dtype, np.floating):
+        raise CheckpointError(f"{path}: corrupt save ({Q_TABLE_MEMBER} holds a Q-table of dtype {dtype})")
+    if tuple(saved_shape) != shape:
+        raise CheckpointError(f"{path}: the saved Q-table is {tuple(saved_shape)!r:.60}, the observation shape "
+                              f"needs {shape}")
+
+
 def _load_replay(path: Path, archive: zipfile.ZipFile, agent: DQNAgent) -> str | None:
     """Stream the replay member into the agent's buffer (re-laid for its streams); returns a notice when the
     saved buffer cannot be laid into this agent's (it then stays empty)."""
     with path.open("rb") as raw, open_npz(stored_member(raw, archive.getinfo(REPLAY_MEMBER))) as npz:
         try:
-            agent.replay.restore(NpzReplay(npz))
+            agent.replay.restore(NpzReplay(npz, max_slots=agent.config.buffer_size))
         except MemberError:
             raise
         except ValueError as error:
@@ -640,6 +663,11 @@ def _restore_progress(path: Path, meta: dict[str, Any], agent: Agent) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as error:
         raise CheckpointError(f"{path}: corrupt save (bad random generator state: "
                               f"{_one_line(error)})") from None
+
+
+def _name(text: str) -> str:
+    """A name read from the file as is, or quoted and cut short if it holds a line break (or is very long)."""
+    return text if text.isprintable() and len(text) <= 60 else repr(text[:60])
 
 
 def _one_line(error: BaseException) -> str:

@@ -18,12 +18,14 @@ import io
 import json
 import os
 import struct
+import tokenize
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
@@ -96,7 +98,10 @@ def unpack_weights(data: bytes) -> dict[str, Any]:
     metadata = _safetensors_metadata(data)
     if metadata.get("format") != WEIGHTS_FORMAT:
         raise MemberError("the weights file is not one of DQN Arcade's")
-    tensors = load_safetensors(data)
+    try:
+        tensors = load_safetensors(data)
+    except SafetensorError as error:
+        raise MemberError(f"the weights file is not a safetensors file ({error})"[:200]) from None
     online: dict[str, torch.Tensor] = {}
     target: dict[str, torch.Tensor] = {}
     optimizer_state: dict[int, dict[str, Any]] = {}
@@ -110,7 +115,7 @@ def unpack_weights(data: bytes) -> dict[str, Any]:
             index, _, field = key.partition(".")
             optimizer_state.setdefault(_index(index), {})[field] = tensor
         else:
-            raise MemberError(f"the weights file holds an unknown tensor {name[:60]}")
+            raise MemberError(f"the weights file holds an unknown tensor {name[:60]!r}")
     try:
         groups = json.loads(metadata.get("optimizer_param_groups", "null"))
         scalars = json.loads(metadata.get("optimizer_scalars", "{}"))
@@ -125,7 +130,7 @@ def unpack_weights(data: bytes) -> dict[str, Any]:
 
 
 def _index(text: str) -> int:
-    if not text.isdigit() or len(text) > 6:
+    if not (text.isascii() and text.isdigit()) or len(text) > 6:  # int() refuses digits such as '²'
         raise MemberError(f"the weights file names a bad optimizer entry {text[:20]!r}")
     return int(text)
 
@@ -205,8 +210,11 @@ class NpzReplay:
     allocated for what a header merely declares.
     """
 
-    def __init__(self, npz: zipfile.ZipFile) -> None:
+    def __init__(self, npz: zipfile.ZipFile, max_slots: int | None = None) -> None:
         self.npz = npz
+        self.max_slots = max_slots
+        """The most slots the saved buffer can have (the config's buffer_size): its arrays are allocated by
+        the slot count its headers agree on, so a small file must not declare billions."""
         self._layout: tuple[int, int, int | None] | None = None
 
     def layout(self) -> tuple[int, int, int | None]:
@@ -220,6 +228,9 @@ class NpzReplay:
                 n, ring, k = frames_shape[0], frames_shape[1], None
             if tuple(frames_shape[:2]) != (n, ring):
                 raise MemberError(f"the replay's frames have shape {frames_shape}, its layout says {(n, ring)}")
+            if self.max_slots is not None and n * ring > self.max_slots:
+                raise MemberError(f"the replay's layout ({n} streams of {ring} slots) holds more than the "
+                                  f"config's buffer_size of {self.max_slots}")
             self._layout = (n, ring, k)
         return self._layout
 
@@ -265,7 +276,7 @@ class NpzReplay:
                 read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                         else np.lib.format.read_array_header_2_0)
                 shape, fortran, dtype = read(member, max_header_size=MAX_HEADER_BYTES)
-            except (ValueError, SyntaxError, TypeError, EOFError) as error:
+            except (ValueError, SyntaxError, TypeError, EOFError, tokenize.TokenError) as error:
                 raise MemberError(f"the replay's '{name}' array has a bad header ({error})"[:200]) from None
             offset = member.tell()
         if fortran or dtype.hasobject:
@@ -282,6 +293,9 @@ class NpzReplay:
             raise MemberError(f"the replay's '{name}' array is {saved_dtype}, this agent's buffer needs {dtype}")
         nbytes = int(np.prod(shape, dtype=np.int64)) * saved_dtype.itemsize
         info = self.npz.getinfo(f"{name}.npy")
+        if info.file_size < offset + nbytes:
+            raise MemberError(f"the replay's '{name}' array declares {_size(info.file_size)} for "
+                              f"{_size(nbytes)} of data (truncated?)")
         if info.file_size > offset + nbytes + MAX_HEADER_BYTES:
             raise MemberError(f"the replay's '{name}' array declares {_size(info.file_size)} for "
                               f"{_size(nbytes)} of data")
