@@ -198,11 +198,13 @@ def _tensorboard_writer(directory: str | None):
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    """Run the saved agent's greedy policy for `--episodes` episodes and report returns and success."""
+    """Run the saved agent for `--episodes` episodes (epsilon-greedy as the protocol says) and report returns."""
     loaded = load_agent(args.file, device=resolve_device(args.device))
     env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text)
     shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
     epsilon = evaluation_epsilon(env_kind(loaded.env_id)) if args.epsilon is None else args.epsilon
+    if not 0.0 <= epsilon <= 1.0:
+        raise ConfigError(f"--epsilon {epsilon:g} is not a probability (choose 0 to 1)")
     settings = RunSettings(mode=Mode.PLAY, play_epsilon=epsilon, evaluate=False)
     episodes: list[EpisodeStats] = []
     with _restoring_history(loaded.agent):

@@ -49,6 +49,8 @@ def replay_summary(description: EnvDescription, rng: np.random.Generator, steps:
     obs = observation(description, rng)
     for step in range(steps):
         next_obs = observation(description, rng)
+        if description.frame_stack > 1:  # a real stack moves on by one frame
+            next_obs = np.concatenate([obs[1:], next_obs[-1:]])
         done = step % 13 == 12
         buffer.add(obs, int(rng.integers(len(description.action_names))), float(rng.choice([-0.01, 1.0])),
                    next_obs, done, False)
