@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from agents.checkpoint import load_agent, read_save_info, save_agent
 from agents.config import dqn_config_for
@@ -33,12 +32,7 @@ BOMB = 256 << 20
 """Inflated size of the zip bombs: hundreds of times what their member may hold (1 GiB works alike, slower)."""
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def small_agent() -> DQNAgent:

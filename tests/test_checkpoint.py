@@ -49,13 +49,7 @@ ALL_KINDS = [*DQN_VARIANTS, "qlearning"]
 # ----------------------------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny networks: thread start-up costs more than it saves, and much more on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def observation(cell: tuple[int, int]) -> np.ndarray:

@@ -8,7 +8,6 @@ import time
 from collections import deque
 
 import pytest
-import torch
 
 from agents.checkpoint import load_agent
 from agents.envs.registry import make_env
@@ -21,12 +20,7 @@ SMALL = ["--set", "learning_starts=100", "--set", "buffer_size=1000", "--set", "
          "--set", "hidden_dim=16", "--set", "train_frequency=2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
