@@ -39,6 +39,7 @@ is given, else int16), a float32 reward and four one-byte fields: 7065-7066 byte
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Iterator, Mapping
@@ -464,7 +465,8 @@ class ReplayBuffer:
             new_cursor, new_written = cursor, written
         else:
             source, dest, valid, new_cursor, new_written = self._relayout(per_slot, cursor, written, ring_old)
-        # Everything that can fail on the small arrays has been read: now the buffer changes.
+        chunks = saved.frame_chunks(self.frame_shape, self.frames.dtype)
+        first = next(chunks, None)  # the frames' shape and type are checked before the buffer changes
         self._clear()
         try:
             flat_dest = np.full(n_old * ring_old, -1, dtype=np.int64)
@@ -473,7 +475,7 @@ class ReplayBuffer:
                 target = getattr(self, name).reshape(-1)
                 target[dest] = per_slot[name].reshape(-1)[source]
             self.valid.reshape(-1)[dest] = valid[source] if exact else valid
-            for start, chunk in saved.frame_chunks(self.frame_shape, self.frames.dtype):
+            for start, chunk in itertools.chain([first] if first is not None else [], chunks):
                 rows = flat_dest[start:start + len(chunk)]
                 keep = rows >= 0
                 self._flat_frames[rows[keep]] = chunk[keep]

@@ -638,3 +638,15 @@ def test_a_corrupt_state_leaves_the_buffer_untouched() -> None:
         buffer.load_state_dict(corrupt)
     for name, value in buffer.state_dict().items():
         np.testing.assert_array_equal(value, before[name], err_msg=name)
+
+
+def test_frames_of_another_shape_are_refused_before_the_buffer_changes() -> None:
+    buffer = ReplayBuffer(30, (K, *FRAME), frame_stack=K, seed=15)
+    fill(buffer, SCRIPT[:3])
+    before = {name: np.copy(value) for name, value in buffer.state_dict().items()}
+    other = dict(buffer.state_dict())
+    other["frames"] = np.zeros((1, buffer.ring, 2, 2), np.uint8)
+    with pytest.raises(ValueError, match="frames"):
+        buffer.load_state_dict(other)
+    for name, value in buffer.state_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
