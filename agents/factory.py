@@ -24,7 +24,8 @@ class AgentSpec:
 
     kind: str = "dqn"
     network: str | None = None
-    """None picks the default for the environment (attention everywhere: it is what the window shows best)."""
+    """None picks the config default, attention (what the window shows best); headless `train` asks for mlp on
+    gridworlds (see app.headless)."""
     double: bool | None = None
     dueling: bool | None = None
     overrides: tuple[str, ...] = field(default_factory=tuple)

@@ -47,7 +47,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--env", default=None, help="environment id: gridworld/NAME, a map .txt, ALE/Game-v5")
     train.add_argument("--agent", choices=("dqn", "qlearning"), default=None, help="algorithm (default: dqn)")
     train.add_argument("--net", choices=("mlp", "cnn", "attention"), default=None,
-                       help="Q-network (default: the environment family's default)")
+                       help="Q-network (default: mlp on gridworlds, attention on Atari)")
     train.add_argument("--double", action=argparse.BooleanOptionalAction, default=None, help="Double DQN")
     train.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling head")
     train.add_argument("--steps", type=_positive_int, default=None,
