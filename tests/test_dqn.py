@@ -32,7 +32,7 @@ class TableQ(nn.Module):
 
 def _agent(shape: tuple[int, ...] = SHAPE, seed: int = 0, **overrides: object) -> DQNAgent:
     values = {"network": "mlp", "hidden_dim": 8, "buffer_size": 64, "batch_size": 2, "learning_starts": 0,
-              "train_frequency": 1, "target_network_frequency": 1000, **overrides}
+              "train_frequency": 1, "target_network_frequency": 1000, "tau": 1.0, **overrides}
     return DQNAgent(dqn_config_for("gridworld", **values), shape, 2, NAMES, seed=seed)
 
 
