@@ -129,6 +129,9 @@ def test_ctrl_c_saves_and_exits_cleanly(tmp_path):
         [sys.executable, "-m", "app", "train", "--env", "gridworld/open-room", "--net", "mlp",
          "--steps", "10000000", "--save", str(save), *SMALL_DQN],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=Path(__file__).parents[1],
+        # A test run started in the background (`cmd &` in a script) ignores SIGINT, and children inherit that:
+        # give the child the default disposition, so Python installs its Ctrl-C handler as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _wait_for_progress_bar(process)
     process.send_signal(signal.SIGINT)
