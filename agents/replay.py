@@ -472,9 +472,9 @@ class ReplayBuffer:
             flat_dest = np.full(n_old * ring_old, -1, dtype=np.int64)
             flat_dest[source] = dest
             for name in _PER_SLOT:
-                target = getattr(self, name).reshape(-1)
-                target[dest] = per_slot[name].reshape(-1)[source]
-            self.valid.reshape(-1)[dest] = valid[source] if exact else valid
+                if name != "valid":  # valid comes from `valid`, which the re-layout may have cut
+                    getattr(self, name).reshape(-1)[dest] = per_slot[name].reshape(-1)[source]
+            self.valid.reshape(-1)[dest] = valid
             for start, chunk in itertools.chain([first] if first is not None else [], chunks):
                 rows = flat_dest[start:start + len(chunk)]
                 keep = rows >= 0

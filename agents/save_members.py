@@ -305,12 +305,11 @@ class NpzReplay:
 
     def _small(self, name: str, shape: tuple[int, ...] | None, *, limit: int = 64 * 1024 * 1024) -> np.ndarray:
         """A whole small array; shape None accepts any 1-D array of at most `limit` bytes."""
+        saved_shape, saved_dtype, _ = self._header(name)
         if shape is None:
-            saved_shape, saved_dtype, _ = self._header(name)
             if len(saved_shape) > 1 or int(np.prod(saved_shape)) * saved_dtype.itemsize > limit:
                 raise MemberError(f"the replay's '{name}' array is {saved_shape}, expected a short vector")
             shape = saved_shape
-        saved_dtype = self._header(name)[1]
         if saved_dtype.kind not in "biuf":
             raise MemberError(f"the replay's '{name}' array is of type {saved_dtype}")
         with self._open(name, shape, None) as member:
