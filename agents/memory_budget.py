@@ -35,6 +35,8 @@ class MemoryEstimate:
     replay: int
     networks: int
     activations: int
+    attention_tokens: int = 0
+    """Tokens the attention network attends over (0 for other networks)."""
 
     @property
     def total(self) -> int:
@@ -52,7 +54,8 @@ def estimate_training_memory(config: DQNConfig, obs_shape: Sequence[int], frame_
     activations = 0
     if config.network == "attention":
         activations = ATTENTION_COPIES * 4 * config.batch_size * config.attention_heads * tokens * tokens * 2
-    return MemoryEstimate(replay_bytes, TRAINING_COPIES * 4 * parameters, activations)
+    return MemoryEstimate(replay_bytes, TRAINING_COPIES * 4 * parameters, activations,
+                          tokens if config.network == "attention" else 0)
 
 
 def _network_size(config: DQNConfig, obs_shape: tuple[int, ...], n_actions: int) -> tuple[int, int]:
@@ -96,7 +99,7 @@ def check_fits_memory(config: DQNConfig, obs_shape: Sequence[int], frame_stack: 
                           f"{_fitting_buffer(config, estimate, available):,}"),
         (estimate.networks, f"choose a smaller network (hidden_dim {config.hidden_dim}, or --net mlp) or a "
                             "smaller map"),
-        (estimate.activations, f"attention over {_tokens(estimate, config):,} cells is too large: use --net mlp "
+        (estimate.activations, f"attention over {estimate.attention_tokens:,} tokens is too large: use --net mlp "
                                f"or cnn, a smaller map, or a smaller batch_size (now {config.batch_size})"),
     )
     raise ConfigError(f"training needs about {_gib(estimate.total)} (replay {_gib(estimate.replay)}, networks "
@@ -108,11 +111,6 @@ def _fitting_buffer(config: DQNConfig, estimate: MemoryEstimate, available: int)
     per_slot = estimate.replay / max(config.buffer_size, 1)
     room = available * 0.8 - estimate.networks - estimate.activations
     return max(int(room / per_slot) // 1000 * 1000, 1000) if per_slot else config.buffer_size
-
-
-def _tokens(estimate: MemoryEstimate, config: DQNConfig) -> int:
-    per_token_pair = ATTENTION_COPIES * 4 * config.batch_size * config.attention_heads * 2
-    return int(math.sqrt(estimate.activations / per_token_pair))
 
 
 def _gib(n: int) -> str:
