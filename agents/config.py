@@ -20,6 +20,8 @@ from agents.errors import ConfigError
 
 NETWORK_CHOICES = ("mlp", "cnn", "attention")
 LOSS_CHOICES = ("huber", "mse")
+PRECISION_CHOICES = ("auto", "fp32", "bf16")
+LAYOUT_CHOICES = ("auto", "nchw", "nhwc")
 ENV_KINDS = ("atari", "gridworld")
 
 _TRUE_WORDS = ("true", "1", "yes", "on", "y", "t")
@@ -97,6 +99,14 @@ class DQNConfig:
     """Heads of the attention network's self- and query-attention."""
     attention_dim: int = 64
     """Token width of the attention network; must be divisible by attention_heads (and even)."""
+    n_step: int = 1
+    """Steps of real reward before bootstrapping: y = sum_k gamma^k r_(t+k) + gamma^n max Q(s_(t+n)) (Sutton 1988;
+    Rainbow uses 3). 1 is the paper's one-step target."""
+    precision: str = "auto"
+    """Arithmetic of the update's forward and backward passes: fp32, bf16 (autocast; weights, gradients and Adam
+    stay fp32) or auto (bf16 where the CPU has AMX or AVX-512 BF16 units and it was measured to pay)."""
+    memory_layout: str = "auto"
+    """Convolution layout on a CPU: nchw, nhwc (channels-last) or auto (the faster one for the precision)."""
     exploring_starts: bool = False
     """Gridworlds only: training episodes start on a random free cell instead of S (Sutton & Barto 2018,
     section 5.3); playing and evaluating still start on S."""
@@ -167,11 +177,54 @@ _GRIDWORLD_DQN = dict(
 )
 
 
-def dqn_config_for(env_kind: str, **overrides: Any) -> DQNConfig:
-    """Defaults for an environment family: Nature values for "atari", small-problem ones for "gridworld"."""
+# Atari on a CPU in hours, not days: the Nature recipe needs ~3M steps to learn Pong (CleanRL's curve), which
+# is a day on two cores. Each value, its source, and why (README "Pong from scratch" has the measured curve):
+_ATARI_FAST = dict(
+    # Nature CNN: the attention network's update cost 43 ms against the CNN's 27 ms in bf16 on these machines
+    # (benchmarks/update_cost.py, README "Speed"), and the update is nearly all of a step's time.
+    network="cnn",
+    # Double DQN (van Hasselt et al. 2016) and dueling heads (Wang et al. 2016): two of Rainbow's parts that
+    # cost no extra samples (Hessel et al. 2018; Lapan 2020, "Deep RL Hands-On", ch. 8, on Pong).
+    double=True,
+    dueling=True,
+    # 3-step returns: Rainbow's n (Hessel et al. 2018); on Pong Lapan's n = 3 run needed about half the frames
+    # of one-step DQN. Rewards travel back 3 steps an update instead of 1.
+    n_step=3,
+    # Lapan's Pong values: Adam at 1e-4, a replay of 100k ("Speeding up DQN on PyTorch", 2019; his book's 10k
+    # forgets Pong's rare early points too fast), learning from 10k steps, epsilon 1.0 -> 0.01 over the first
+    # 100k steps (exploration_fraction 0.1 of 1M), batch 32.
+    learning_rate=1e-4,
+    buffer_size=100_000,
+    learning_starts=10_000,
+    total_timesteps=1_000_000,
+    exploration_fraction=0.1,
+    end_e=0.01,
+    batch_size=32,
+    # One update per 2 env steps (Lapan: 1, Nature: 4): on two cores the update dominates, so this halves the
+    # compute per step against Lapan's while replaying each transition 16 times on average over the 100k buffer.
+    train_frequency=2,
+    # Target sync every 1,000 updates as in Lapan's runs (2,000 env steps at train_frequency 2); Nature's
+    # 10,000 steps is tuned for its 1M-step exploration and holds back a run of a few hundred thousand.
+    target_network_frequency=2_000,
+)
+
+PRESETS = {"fast": ("atari", _ATARI_FAST)}
+"""Named recipes: name -> (the environment family they are for, the values they set)."""
+
+
+def dqn_config_for(env_kind: str, preset: str | None = None, **overrides: Any) -> DQNConfig:
+    """Defaults for an environment family: Nature values for "atari", small-problem ones for "gridworld";
+    a `preset` (see PRESETS) replaces some of them, and `overrides` win over both."""
     if env_kind not in ENV_KINDS:
         raise ConfigError(f"unknown environment kind '{env_kind}' (choose {', '.join(ENV_KINDS)})")
     base = dict(_GRIDWORLD_DQN) if env_kind == "gridworld" else {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset '{preset}' (choose {', '.join(PRESETS)})")
+        kind, values = PRESETS[preset]
+        if kind != env_kind:
+            raise ConfigError(f"preset '{preset}' is for {kind} games, not a {env_kind}")
+        base.update(values)
     return _construct(DQNConfig, {**base, **overrides})
 
 
@@ -296,7 +349,8 @@ def _is_instance(value: Any, kind: type) -> bool:
 
 
 def _check_choices(config: DQNConfig) -> None:
-    for name, choices in (("network", NETWORK_CHOICES), ("loss", LOSS_CHOICES)):
+    for name, choices in (("network", NETWORK_CHOICES), ("loss", LOSS_CHOICES), ("precision", PRECISION_CHOICES),
+                          ("memory_layout", LAYOUT_CHOICES)):
         value = getattr(config, name)
         if value not in choices:
             raise ConfigError(f"bad value for {name}: '{value}' (choose {', '.join(choices)})")
@@ -310,7 +364,7 @@ def _check_choices(config: DQNConfig) -> None:
 _UNIT_INTERVAL = ("gamma", "start_e", "end_e", "exploration_fraction")
 _POSITIVE = (
     "total_timesteps", "learning_rate", "buffer_size", "target_network_frequency", "batch_size",
-    "train_frequency", "max_grad_norm", "adam_eps", "hidden_dim", "attention_heads", "attention_dim",
+    "train_frequency", "n_step", "max_grad_norm", "adam_eps", "hidden_dim", "attention_heads", "attention_dim",
 )
 
 
@@ -321,6 +375,8 @@ def _check_ranges(config: DQNConfig | TabularConfig) -> None:
             raise ConfigError(f"bad value for {name}: {value} is outside [0, 1]")
         if name in _POSITIVE and not value > 0:
             raise ConfigError(f"bad value for {name}: {value} must be positive")
+        if name == "n_step" and value > 100:
+            raise ConfigError(f"bad value for n_step: {value} is above 100")
         if name == "learning_starts" and value < 0:
             raise ConfigError(f"bad value for learning_starts: {value} must be >= 0")
         if name == "tau" and not 0.0 < value <= 1.0:

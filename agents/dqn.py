@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 from agents.config import DQNConfig, linear_epsilon
 from agents.networks import QOutput, build_q_network, use_channels_last
+from agents.precision import autocast, resolve_layout, resolve_precision
 from agents.replay import ReplayBuffer
 from agents.types import Batch, EpisodeStats, Evaluation, Transition, UpdateStats
 
@@ -56,6 +57,9 @@ class DQNAgent:
         self.rng = np.random.default_rng(acting_seed)
         if seed is not None:
             torch.manual_seed(seed)
+        self.precision = resolve_precision(config, self.device)
+        """"fp32" or "bf16": the arithmetic of the update's forward and backward passes (see agents.precision)."""
+        self.memory_layout = resolve_layout(config, self.device, self.precision)
         self.online = self._network()
         self.target = self._network()
         self.target.load_state_dict(self.online.state_dict())
@@ -66,6 +70,7 @@ class DQNAgent:
                                           eps=config.adam_eps, fused=fused or None)
         self.replay = ReplayBuffer(config.buffer_size, self.obs_shape, frame_stack=self.frame_stack,
                                    num_envs=self.num_envs, n_actions=self.n_actions,
+                                   n_step=config.n_step, gamma=config.gamma,
                                    seed=None if seed is None else int(replay_seed.generate_state(1)[0]))
         self.step_count = 0
         self.update_count = 0
@@ -74,8 +79,7 @@ class DQNAgent:
 
     def _network(self) -> nn.Module:
         network = build_q_network(self.config, self.obs_shape, self.n_actions, self.obs_scale).to(self.device)
-        # NHWC convolutions are oneDNN's native layout on a CPU; on a GPU fp32 convs gain nothing from it.
-        return use_channels_last(network) if self.device.type == "cpu" else network
+        return use_channels_last(network) if self.memory_layout == "nhwc" else network
 
     # ----------------------------------------------------------------------------------------- acting
 
@@ -174,7 +178,9 @@ class DQNAgent:
         """One gradient step on the TD error of y = r + gamma (1 - done) Q_target(s', a').
 
         a' = argmax Q_target(s', .) (Mnih et al. 2015), or argmax Q_online(s', .) with double
-        (van Hasselt et al. 2016).
+        (van Hasselt et al. 2016). With n-step replay, r is the discounted sum of up to n rewards, s' the state
+        m <= n steps later and gamma^m the batch's discount. Under bf16 the forward passes run in bfloat16,
+        while the Q-values, targets and loss are float32.
         """
         cfg = self.config
         obs, next_obs = self._tensor(batch.observations), self._tensor(batch.next_observations)
@@ -182,15 +188,17 @@ class DQNAgent:
             self._center_inputs(obs)
         actions = self._tensor(batch.actions).long()
         rewards, dones = self._tensor(batch.rewards).float(), self._tensor(batch.dones).float()
-        with torch.no_grad():
-            next_q = self.target(next_obs).q
+        discounts = self._discounts(batch)
+        with torch.no_grad(), autocast(self.device, self.precision):
+            next_q = self.target(next_obs).q.float()
             if cfg.double:
                 next_action = self.online(next_obs).q.argmax(dim=1, keepdim=True)
                 next_value = next_q.gather(1, next_action).squeeze(1)
             else:
                 next_value = next_q.max(dim=1).values
-            td_target = rewards + cfg.gamma * (1.0 - dones) * next_value
-        q = self.online(obs).q.gather(1, actions.unsqueeze(1)).squeeze(1)
+            td_target = rewards + discounts * (1.0 - dones) * next_value
+        with autocast(self.device, self.precision):
+            q = self.online(obs).q.float().gather(1, actions.unsqueeze(1)).squeeze(1)
         loss = F.smooth_l1_loss(q, td_target) if cfg.loss == "huber" else F.mse_loss(q, td_target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -202,6 +210,12 @@ class DQNAgent:
         self.last_update = UpdateStats(loss=measured[0], mean_q=measured[1], grad_norm=measured[2],
                                        td_error=measured[3])
         return self.last_update
+
+    def _discounts(self, batch: Batch) -> Tensor | float:
+        """gamma^n per row for n-step batches (n is shorter where an episode ended), else gamma."""
+        if batch.discounts is None:
+            return self.config.gamma
+        return self._tensor(batch.discounts).float()
 
     def _center_inputs(self, obs: Tensor) -> None:
         """Before the first gradient step, networks that centre their inputs take this batch's mean

@@ -29,6 +29,8 @@ class AgentSpec:
     double: bool | None = None
     dueling: bool | None = None
     overrides: tuple[str, ...] = field(default_factory=tuple)
+    preset: str | None = None
+    """A named recipe of agents.config.PRESETS (e.g. "fast" for Atari on a CPU), applied before the switches."""
 
 
 def resolve_device(device: str) -> str:
@@ -71,7 +73,7 @@ def create_agent(
         switches["double"] = spec.double
     if spec.dueling is not None:
         switches["dueling"] = spec.dueling
-    config = apply_overrides(dqn_config_for(description.kind, **switches), overrides)
+    config = apply_overrides(dqn_config_for(description.kind, spec.preset, **switches), overrides)
     check_fits_env(config, description.kind)
     check_fits_memory(config, description.obs_shape, description.frame_stack, len(description.action_names))
     return DQNAgent(

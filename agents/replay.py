@@ -54,6 +54,9 @@ from agents.types import Batch
 REWARD_HISTORY = 10_000
 """How many of the most recent rewards `rewards_stored()` and `summary()` return by default."""
 
+MAX_N_STEP = 100
+"""Longest n-step return a buffer computes (each step is one vectorised pass over the batch)."""
+
 _REDRAWS = 32
 """Rejection-sampling rounds before falling back to enumerating every sampleable slot."""
 
@@ -105,7 +108,13 @@ class ReplayBuffer:
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, frame_stack: int = 1,
                  num_envs: int = 1, obs_dtype: DTypeLike = np.uint8, seed: int | None = None,
-                 n_actions: int | None = None) -> None:
+                 n_actions: int | None = None, n_step: int = 1, gamma: float = 0.99) -> None:
+        if not 1 <= n_step <= MAX_N_STEP:
+            raise ValueError(f"n_step must be between 1 and {MAX_N_STEP}, not {n_step}")
+        self.n_step = int(n_step)
+        """Transitions sampled span up to this many stored steps (see `_n_step_returns`)."""
+        self.gamma = float(gamma)
+        """Discount of the n-step returns (unused when n_step is 1)."""
         if num_envs < 1 or capacity < 2 * num_envs:
             raise ValueError(f"capacity {capacity} is too small for {num_envs} environment streams "
                              "(each needs at least 2 slots)")
@@ -295,23 +304,62 @@ class ReplayBuffer:
     def _gather(self, env: np.ndarray, slot: np.ndarray, back: np.ndarray, stacks: np.ndarray) -> Batch:
         """The transitions at (env, slot), their stacks rebuilt into `stacks` ((2, B, *obs_shape))."""
         flat = env * self.ring + slot
-        # Window s-k+1 .. s+1; columns older than the segment's first frame repeat it, as
-        # FrameStackObservation pads at reset. obs is columns 0..k-1, next_obs 1..k (s+1 never starts one).
-        window = (slot[:, None] - np.minimum(self._behind, back[:, None])) % self.ring
-        window += (env * self.ring)[:, None]
+        if self.n_step > 1:
+            rewards, dones, steps, discounts = self._n_step_returns(env, slot)
+        else:
+            rewards, dones = self.rewards.reshape(-1)[flat], self.terminated.reshape(-1)[flat].astype(np.float32)
+            steps, discounts = 1, None
+        # Window s-k+1 .. s+m; columns older than the segment's first frame repeat it, as FrameStackObservation
+        # pads at reset. obs is columns s-k+1 .. s, next_obs s+m-k+1 .. s+m (s+1 .. s+m never start a segment).
         k = self.frame_stack
-        obs_ids, next_ids = (window[:, :k], window[:, 1:]) if k > 1 else (window[:, 0], window[:, 1])
+        behind = np.arange(k - 1, -1, -1)
+        offsets = np.maximum(-behind, -back[:, None])
+        next_offsets = np.maximum(np.reshape(steps, (-1, 1)) - behind, -back[:, None])
+        base = (env * self.ring)[:, None]
+        obs_ids = (slot[:, None] + offsets) % self.ring + base
+        next_ids = (slot[:, None] + next_offsets) % self.ring + base
+        if k == 1:
+            obs_ids, next_ids = obs_ids[:, 0], next_ids[:, 0]
         # mode="clip" (the ids are in range anyway) spares take a buffered copy into `out`.
         np.take(self._flat_frames, obs_ids, axis=0, out=stacks[0], mode="clip")
         np.take(self._flat_frames, next_ids, axis=0, out=stacks[1], mode="clip")
         return Batch(
             observations=stacks[0],
             actions=self.actions.reshape(-1)[flat].astype(np.int64),
-            rewards=self.rewards.reshape(-1)[flat],
+            rewards=rewards,
             next_observations=stacks[1],
-            dones=self.terminated.reshape(-1)[flat].astype(np.float32),
+            dones=dones,
             indices=flat.copy(),
+            discounts=discounts,
         )
+
+    def _n_step_returns(self, env: np.ndarray, slot: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """n-step targets' parts for the transitions at (env, slot): (return, done, m, gamma^m).
+
+        From slot s the walk takes the stored steps s, s+1, ... s+m-1, m <= n, and stops early after a step
+        that terminated (a lost life included: done, no bootstrap), was truncated (bootstrap from the final
+        observation) or whose next slot holds no stored transition (an episode end, a segment seam, or the
+        newest frame: the ring's cursor is never passed). return = sum_j gamma^j r_(s+j); the state to
+        bootstrap from is s+m.
+        """
+        flat_base = env * self.ring
+        rewards = self.rewards.reshape(-1)[flat_base + slot].astype(np.float64)
+        terminated = self.terminated.reshape(-1)[flat_base + slot].copy()
+        going = ~(terminated | self.truncated.reshape(-1)[flat_base + slot])
+        steps = np.ones(len(slot), dtype=np.int64)
+        for j in range(1, self.n_step):
+            at = flat_base + (slot + j) % self.ring
+            going &= self.valid.reshape(-1)[at]
+            if not going.any():
+                break
+            rewards += np.where(going, self.gamma ** j * self.rewards.reshape(-1)[at], 0.0)
+            steps += going
+            step_terminated = self.terminated.reshape(-1)[at]
+            terminated = np.where(going, step_terminated, terminated)
+            going &= ~(step_terminated | self.truncated.reshape(-1)[at])
+        discounts = (self.gamma ** steps).astype(np.float32)
+        return rewards.astype(np.float32), terminated.astype(np.float32), steps, discounts
 
     def _stack_storage(self, batch_size: int) -> np.ndarray:
         """(2, B, *obs_shape) storage for a batch's obs and next_obs.

@@ -46,6 +46,9 @@ class Batch(NamedTuple):
     """(B,) float32, 1.0 where the transition terminated (truncation is not a done)."""
     indices: np.ndarray
     """(B,) int64 flat buffer slots the batch came from, for the window's replay panel."""
+    discounts: np.ndarray | None = None
+    """(B,) float32 gamma^m, the discount of the bootstrap from next_observations when the replay returns
+    n-step transitions (m <= n steps apart); None: one-step transitions, discounted by the agent's gamma."""
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from agents.config import PRESETS
 from agents.errors import ArcadeError, ConfigError, UnknownEnvError
 
 PROG = "dqn-arcade"
@@ -48,6 +49,9 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--agent", choices=("dqn", "qlearning"), default=None, help="algorithm (default: dqn)")
     train.add_argument("--net", choices=("mlp", "cnn", "attention"), default=None,
                        help="Q-network (default: mlp on gridworlds, attention on Atari)")
+    train.add_argument("--preset", choices=tuple(PRESETS), default=None,
+                       help="a named recipe: fast = Atari on a CPU in hours (Double, dueling, 3-step returns, "
+                            "Lapan's Pong values)")
     train.add_argument("--double", action=argparse.BooleanOptionalAction, default=None, help="Double DQN")
     train.add_argument("--dueling", action=argparse.BooleanOptionalAction, default=None, help="dueling head")
     train.add_argument("--steps", type=_positive_int, default=None,

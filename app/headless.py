@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from agents.checkpoint import load_agent, save_agent
-from agents.config import apply_overrides
+from agents.config import PRESETS, apply_overrides
 from agents.envs.registry import describe_env, env_kind, list_env_ids, make_env
 from agents.errors import ConfigError
 from agents.factory import AgentSpec, create_agent, resolve_device
@@ -72,7 +72,8 @@ def _agent_to_train(args: argparse.Namespace, device: str):
     # Headless gridworld training defaults to the MLP: the network benchmarks/learning.py --seeds 10 shows
     # solving every built-in map (README, Learning). The window keeps attention for its attention panel.
     network = args.net or ("mlp" if description.kind == "gridworld" else None)
-    spec = AgentSpec(args.agent or "dqn", network, args.double, args.dueling, tuple([*steps, *args.overrides]))
+    spec = AgentSpec(args.agent or "dqn", network, args.double, args.dueling, tuple([*steps, *args.overrides]),
+                     preset=getattr(args, "preset", None))
     agent = create_agent(description, spec, device=device, seed=args.seed, num_envs=args.num_envs)
     return agent, env_id, _map_text(env_id)
 
@@ -97,6 +98,13 @@ def check_resume_flags(args: argparse.Namespace, agent, env_id: str) -> None:
             if wanted is not None and wanted != getattr(config, flag):
                 word = f"--{flag}" if wanted else f"--no-{flag}"
                 raise conflict(word, flag, str(getattr(config, flag)).lower())
+    preset = getattr(args, "preset", None)
+    if preset and agent.kind == "dqn":
+        with_preset = dataclasses.replace(config, **PRESETS[preset][1])
+        for field in dataclasses.fields(config):
+            if getattr(with_preset, field.name) != getattr(config, field.name):
+                raise conflict(f"--preset {preset} ({field.name}={getattr(with_preset, field.name)})", field.name,
+                               getattr(config, field.name))
     asked = apply_overrides(config, args.overrides)
     for field in dataclasses.fields(config):
         if getattr(asked, field.name) != getattr(config, field.name):

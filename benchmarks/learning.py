@@ -70,7 +70,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--set", dest="overrides", nargs="+", action="extend", default=[], metavar="FIELD=VALUE",
                         help="config overrides for every agent this run trains (after the family's defaults)")
     parser.add_argument("--pong", action="store_true", help="run the Pong race instead of the gridworlds")
-    parser.add_argument("--pong-net", default="attention", choices=NETWORKS)
+    parser.add_argument("--pong-net", default=None, choices=NETWORKS, help="Pong network (default: the preset's)")
+    parser.add_argument("--pong-preset", default="fast", help="Pong recipe (agents.config.PRESETS)")
+    parser.add_argument("--run-dir", default="~/.cache/dqn-arcade/pong-run",
+                        help="Pong: where the run's saves (with replay), curve JSON and PNG go; an existing run there "
+                             "resumes (default: %(default)s)")
+    parser.add_argument("--save-minutes", type=float, default=10.0, help="Pong: minutes between saves")
+    parser.add_argument("--report-minutes", type=float, default=3.0, help="Pong: minutes between curve updates")
     parser.add_argument("--pong-target", type=float, default=18.0, help="mean return over the last 10 episodes")
     parser.add_argument("--max-steps", type=int, default=5_000_000, help="Pong agent-step limit (default: %(default)s)")
     parser.add_argument("--max-minutes", type=float, default=None, help="Pong wall-time limit")
@@ -272,41 +278,152 @@ class PongResult:
     steps: int
     frames: int
     minutes: float
+    """Wall minutes of training over every session of the run (resumes included, evaluation-free)."""
     episodes: int
     last_mean_return: float | None
     best_mean_return: float | None
+    sessions: int = 1
+    """How many processes the run took (1 + the number of resumes)."""
+
+
+class PongLog:
+    """The run's episodes (return, env step, wall seconds since the run began) and its sessions, kept as JSON in
+    the run folder and drawn as a PNG; both are rewritten every few minutes and survive a resume."""
+
+    def __init__(self, folder: Path, settings: dict) -> None:
+        self.folder = folder
+        self.path = folder / "pong-curve.json"
+        self.data = {"settings": settings, "episodes": [], "sessions": []}
+        if self.path.exists():
+            self.data = json.loads(self.path.read_text())
+            self.data["episodes"] = self.data.get("episodes", [])
+        self.seconds_before = float(sum(session["seconds"] for session in self.data["sessions"]))
+        """Wall seconds of the sessions before this one."""
+        self.data["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_seconds":
+                                      self.seconds_before, "start_step": None, "seconds": 0.0})
+
+    def episode(self, step: int, episode_return: float, seconds: float) -> None:
+        self.data["episodes"].append({"step": step, "return": episode_return, "seconds": round(seconds, 1)})
+
+    def returns(self) -> list[float]:
+        return [e["return"] for e in self.data["episodes"]]
+
+    def write(self, session_seconds: float, step: int) -> None:
+        session = self.data["sessions"][-1]
+        session["seconds"], session["end_step"] = round(session_seconds, 1), step
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(self.data, indent=1))
+        temporary.replace(self.path)
+        plot_pong_curve(self.data, self.folder / "pong-curve.png")
+
+
+def plot_pong_curve(data: dict, path: Path) -> None:
+    """Return per episode and its 10-episode mean, against env steps and against wall minutes."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    episodes = data["episodes"]
+    if not episodes:
+        return
+    returns = [e["return"] for e in episodes]
+    means = [sum(returns[max(0, i - PONG_WINDOW + 1):i + 1]) / len(returns[max(0, i - PONG_WINDOW + 1):i + 1])
+             for i in range(len(returns))]
+    steps = [e["step"] / 1000 for e in episodes]
+    minutes = [e["seconds"] / 60 for e in episodes]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for axis, x, label in ((axes[0], steps, "env steps (thousands)"), (axes[1], minutes, "wall minutes")):
+        axis.plot(x, returns, ".", color="0.6", markersize=3, label="episode return")
+        axis.plot(x, means, color="C0", label=f"mean of last {PONG_WINDOW}")
+        axis.axhline(18, color="C2", linestyle="--", linewidth=1, label="+18")
+        axis.set_xlabel(label)
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel("Pong return")
+    axes[0].legend(loc="upper left")
+    settings = data.get("settings", {})
+    figure.suptitle(f"Pong from scratch on {settings.get('cpu', 'a CPU')}: {settings.get('recipe', '')}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
 
 
 def race_pong(args: argparse.Namespace, device: str) -> PongResult:
-    """Train on Pong until the mean of the last 10 episode returns reaches the target, or a limit."""
-    env = make_env(PONG_ID, render_mode=None, seed=args.seed)
-    agent = create_agent(describe_env(PONG_ID, env), AgentSpec("dqn", args.pong_net, overrides=tuple(args.overrides)),
-                         device=device, seed=args.seed)
-    returns: deque[float] = deque(maxlen=PONG_WINDOW)
-    best: float | None = None
+    """Train on Pong until the mean of the last 10 episode returns reaches the target, or a limit.
+
+    The run lives in --run-dir (outside the repository): every --save-minutes the agent is saved there with its
+    replay (pong-run.dqn), and a run started again with the same folder resumes from it; pong-curve.json and
+    .png are rewritten every --report-minutes. The agent that reached the target (or the last one) is saved
+    without replay as pong-agent.dqn, the file to ship.
+    """
+    from agents.checkpoint import load_agent, save_agent
+
+    folder = Path(args.run_dir).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    run_file, final_file = folder / "pong-run.dqn", folder / "pong-agent.dqn"
+    if run_file.exists():
+        agent = load_agent(run_file, device=device, with_replay=True).agent
+        print(f"resuming {run_file} at step {agent.step_count:,} (replay {len(agent.replay):,})", file=sys.stderr)
+    else:
+        probe = make_env(PONG_ID, render_mode=None)
+        spec = AgentSpec("dqn", args.pong_net, overrides=tuple(args.overrides), preset=args.pong_preset)
+        agent = create_agent(describe_env(PONG_ID, probe), spec, device=device, seed=args.seed)
+        probe.close()
+    recipe = f"preset {args.pong_preset}, {agent.config.network}, {getattr(agent, 'precision', 'fp32')}"
+    log = PongLog(folder, {"env": PONG_ID, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
+                           "torch": torch.__version__, "threads": torch.get_num_threads()})
+    returns: deque[float] = deque(log.returns()[-PONG_WINDOW:], maxlen=PONG_WINDOW)
+    best = max((_mean(deque(log.returns()[max(0, i - PONG_WINDOW):i])) for i in range(PONG_WINDOW,
+                len(log.returns()) + 1)), default=None)
+    session_seed = args.seed + len(log.data["sessions"]) - 1  # a resumed session does not replay the first's games
+    env = make_env(PONG_ID, render_mode=None, seed=session_seed)
     stopped_by = "max_steps"
+    before = log.seconds_before
+    log.data["sessions"][-1]["start_step"] = agent.step_count
     start = time.perf_counter()
-    deadline = start + 60 * args.max_minutes if args.max_minutes else float("inf")
+    last_report = last_save = start
     try:
-        for snap in run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), max_steps=args.max_steps,
-                        seed=args.seed):
+        for snap in run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False, render=False),
+                        max_steps=max(0, args.max_steps - agent.step_count), seed=session_seed):
+            now = time.perf_counter()
             if snap.finished is not None:
                 returns.append(snap.finished.episode_return)
+                log.episode(agent.step_count, snap.finished.episode_return, before + now - start)
                 best = _best_mean(returns, best)
-                _report_episode(agent, returns, start)
+                _report_episode(agent, returns, before + now - start)
                 if len(returns) == PONG_WINDOW and _mean(returns) >= args.pong_target:
                     stopped_by = "target"
                     break
-            if time.perf_counter() > deadline:
+            if now - last_report > 60 * args.report_minutes:
+                log.write(now - start, agent.step_count)
+                last_report = now
+            if now - last_save > 60 * args.save_minutes:
+                save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
+                save_agent(final_file, agent, env_id=PONG_ID)
+                last_save = time.perf_counter()
+            if args.max_minutes and before + now - start > 60 * args.max_minutes:
                 stopped_by = "max_minutes"
                 break
     except KeyboardInterrupt:
-        stopped_by = "interrupted"  # still report what the run reached: a long GPU run is worth its partial figures
-    minutes = (time.perf_counter() - start) / 60
+        stopped_by = "interrupted"  # still report what the run reached: a long run is worth its partial figures
+    seconds = time.perf_counter() - start
+    log.write(seconds, agent.step_count)
+    save_agent(final_file, agent, env_id=PONG_ID)
+    if stopped_by != "target":  # keep what a later resume needs
+        save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
     env.close()
-    return PongResult(args.pong_net, stopped_by == "target", stopped_by, agent.step_count,
-                      agent.step_count * FRAME_SKIP, minutes, len(agent.episodes),
-                      _mean(returns) if returns else None, best)
+    return PongResult(agent.config.network, stopped_by == "target", stopped_by, agent.step_count,
+                      agent.step_count * FRAME_SKIP, (before + seconds) / 60, len(log.returns()),
+                      _mean(returns) if returns else None, best, len(log.data["sessions"]))
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{os.cpu_count()} cores of {line.split(':', 1)[1].strip()}"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores of {platform.processor() or 'a CPU'}"
 
 
 def _mean(values: deque[float]) -> float:
@@ -320,8 +437,8 @@ def _best_mean(returns: deque[float], best: float | None) -> float | None:
     return _mean(returns) if best is None else max(best, _mean(returns))
 
 
-def _report_episode(agent: Agent, returns: deque[float], start: float) -> None:
-    minutes = (time.perf_counter() - start) / 60
+def _report_episode(agent: Agent, returns: deque[float], seconds: float) -> None:
+    minutes = seconds / 60
     print(f"  episode {len(agent.episodes)}: return {returns[-1]:+.0f}, mean of last {len(returns)} "
           f"{_mean(returns):+.1f}, step {agent.step_count:,}, {minutes:.1f} min, epsilon {agent.epsilon:.3f}",
           file=sys.stderr, flush=True)
