@@ -133,8 +133,12 @@ def save_agent(
     env_id: str,
     include_replay: bool = False,
     map_text: str | None = None,
+    policy_only: bool = False,
 ) -> Path:
     """Write `agent` to `path` atomically and return the path.
+
+    `policy_only` keeps the online network alone (no target network, optimizer or replay): the compact file an
+    agent ships as; loading it gives target = online and a fresh optimizer.
 
     The previous file at `path` survives any failure untouched; an OSError (disk full, no permission)
     becomes a one-line CheckpointError. For a map file id (``*.txt``) the map text is read from the file
@@ -143,10 +147,13 @@ def save_agent(
     path = Path(path)
     if map_text is None:
         map_text = _read_map_file(env_id)
-    replay = include_replay and agent.kind == "dqn"
+    replay = include_replay and agent.kind == "dqn" and not policy_only
     meta = _meta(agent, env_id, map_text, include_replay=replay)
+    if policy_only and agent.kind == "dqn":
+        meta["policy_only"] = True
     try:
-        _atomic_write(path, lambda fileobj: _write_archive(fileobj, agent, meta, include_replay=replay))
+        _atomic_write(path, lambda fileobj: _write_archive(fileobj, agent, meta, include_replay=replay,
+                                                           policy_only=policy_only))
     except OSError as error:
         raise CheckpointError(f"{path}: cannot write the save ({_reason(error)})") from None
     return path
@@ -190,11 +197,12 @@ def _meta(agent: Agent, env_id: str, map_text: str | None, *, include_replay: bo
     }
 
 
-def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, include_replay: bool) -> None:
+def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, include_replay: bool,
+                   policy_only: bool = False) -> None:
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(META_MEMBER, json.dumps(meta, indent=1))
         if isinstance(agent, DQNAgent):
-            _write_weights(archive, agent)
+            _write_weights(archive, agent, policy_only=policy_only)
             if include_replay:
                 _write_replay(archive, agent)
         else:
@@ -203,7 +211,10 @@ def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, in
             archive.writestr(Q_TABLE_MEMBER, buffer.getvalue())
 
 
-def _write_weights(archive: zipfile.ZipFile, agent: DQNAgent) -> None:
+def _write_weights(archive: zipfile.ZipFile, agent: DQNAgent, *, policy_only: bool = False) -> None:
+    if policy_only:
+        archive.writestr(_stored(WEIGHTS_MEMBER), pack_weights(agent.online, None, None))
+        return
     archive.writestr(_stored(WEIGHTS_MEMBER), pack_weights(agent.online, agent.target, agent.optimizer))
 
 
@@ -329,6 +340,9 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay
             _load_weights(path, archive, agent, device)
             if with_replay and info.has_replay:
                 notice = _load_replay(path, archive, agent)
+            elif with_replay and meta.get("policy_only") is True:
+                notice = (f"{path.name} holds a trained policy only: training goes on from its network with a "
+                          "fresh optimizer and an empty replay (the target network starts as a copy)")
         else:
             _load_q_table(path, archive, agent)
         _restore_progress(path, meta, agent)
@@ -527,15 +541,20 @@ def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device:
     else:
         state = _legacy_weights(path, read_capped(archive, LEGACY_WEIGHTS_MEMBER, weights_limit(agent)), device)
         member = LEGACY_WEIGHTS_MEMBER
+    policy_only = isinstance(state, dict) and state.get("target") is None and state.get("optimizer") is None
+    if policy_only:  # a shipped agent: the target starts as the online network, the optimizer fresh
+        state = {**state, "target": state.get("online")}
     if not isinstance(state, dict) or not all(isinstance(state.get(k), dict) for k in
-                                              ("online", "target", "optimizer")):
+                                              ("online", "target", "optimizer") if not (policy_only and
+                                                                                        k == "optimizer")):
         raise CheckpointError(f"{path}: corrupt save ({member} lacks online/target/optimizer states)")
     network = agent.config.network
     for name, module in (("online", agent.online), ("target", agent.target)):
         saved = _with_zero_input_reference(module.state_dict(), state[name])
         _check_state_dict(path, f"{name} network", module.state_dict(), saved, network)
         module.load_state_dict(saved)
-    _load_optimizer(path, agent, state["optimizer"])
+    if not policy_only:
+        _load_optimizer(path, agent, state["optimizer"])
 
 
 def _legacy_weights(path: Path, data: bytes, device: str) -> Any:

@@ -74,12 +74,19 @@ def weights_limit(agent: Any) -> int:
     return 4 * network + (1 << 20) + network // 4
 
 
-def pack_weights(online: nn.Module, target: nn.Module, optimizer: torch.optim.Optimizer) -> bytes:
-    """Both networks and the optimizer as one safetensors file (tensors contiguous, on the CPU)."""
+def pack_weights(online: nn.Module, target: nn.Module | None, optimizer: torch.optim.Optimizer | None) -> bytes:
+    """Both networks and the optimizer as one safetensors file (tensors contiguous, on the CPU).
+
+    With target and optimizer None it holds the online network alone: a policy to play and inspect (a few MB
+    instead of four times as many), from which training restarts with target = online and a fresh optimizer.
+    """
     tensors: dict[str, torch.Tensor] = {}
     for prefix, module in (("online", online), ("target", target)):
-        for key, tensor in module.state_dict().items():
-            tensors[f"{prefix}.{key}"] = tensor.detach().cpu().contiguous()
+        if module is not None:
+            for key, tensor in module.state_dict().items():
+                tensors[f"{prefix}.{key}"] = tensor.detach().cpu().contiguous()
+    if optimizer is None:
+        return save_safetensors(tensors, metadata={"format": WEIGHTS_FORMAT, "policy_only": "true"})
     state = optimizer.state_dict()
     scalars: dict[str, Any] = {}
     for index, entry in state["state"].items():
@@ -94,7 +101,8 @@ def pack_weights(online: nn.Module, target: nn.Module, optimizer: torch.optim.Op
 
 
 def unpack_weights(data: bytes) -> dict[str, Any]:
-    """{"online": state dict, "target": state dict, "optimizer": optimizer state dict} from pack_weights."""
+    """{"online": state dict, "target": state dict, "optimizer": optimizer state dict} from pack_weights;
+    a policy-only file gives {"online": state dict, "target": None, "optimizer": None}."""
     metadata = _safetensors_metadata(data)
     if metadata.get("format") != WEIGHTS_FORMAT:
         raise MemberError("the weights file is not one of DQN Arcade's")
@@ -116,6 +124,10 @@ def unpack_weights(data: bytes) -> dict[str, Any]:
             optimizer_state.setdefault(_index(index), {})[field] = tensor
         else:
             raise MemberError(f"the weights file holds an unknown tensor {name[:60]!r}")
+    if metadata.get("policy_only") == "true":
+        if target or optimizer_state:
+            raise MemberError("the weights file says it holds a policy only, but it has more")
+        return {"online": online, "target": None, "optimizer": None}
     try:
         groups = json.loads(metadata.get("optimizer_param_groups", "null"))
         scalars = json.loads(metadata.get("optimizer_scalars", "{}"))

@@ -530,3 +530,24 @@ def test_saves_move_between_cpu_and_gpu(tmp_path):
     back = load_agent(save_agent(tmp_path / "gpu.dqn", gpu, env_id="gridworld/open-room"), device="cpu").agent
     assert back.device.type == "cpu" and back.update_count == agent.update_count + 1
     np.testing.assert_allclose(all_q_values(back), all_q_values(gpu), rtol=1e-4, atol=1e-5)
+
+
+def test_a_policy_only_save_is_small_plays_the_same_and_trains_on(tmp_path, one_torch_thread):
+    """What ships in assets/agents/: the online network alone; loading makes target = online, a fresh Adam."""
+    from agents.checkpoint import load_agent, save_agent
+    from agents.config import dqn_config_for
+    from agents.dqn import DQNAgent
+
+    config = dqn_config_for("atari", network="cnn", dueling=True, buffer_size=64, hidden_dim=64)
+    agent = DQNAgent(config, (4, 84, 84), 6, [str(a) for a in range(6)], frame_stack=4, obs_scale=1 / 255, seed=3)
+    agent.step_count = 1234
+    full = save_agent(tmp_path / "full.dqn", agent, env_id="ALE/Pong-v5")
+    small = save_agent(tmp_path / "small.dqn", agent, env_id="ALE/Pong-v5", policy_only=True)
+    assert small.stat().st_size < 0.6 * full.stat().st_size  # no update yet: full = online + target
+    loaded = load_agent(small, with_replay=True)
+    assert loaded.notice is not None and "fresh optimizer" in loaded.notice
+    obs = np.random.default_rng(0).integers(0, 256, (4, 84, 84), dtype=np.uint8)
+    np.testing.assert_array_equal(loaded.agent.q_values(obs), agent.q_values(obs))
+    for mine, copy in zip(loaded.agent.online.parameters(), loaded.agent.target.parameters(), strict=True):
+        assert torch.equal(mine, copy)
+    assert loaded.agent.step_count == 1234 and not loaded.agent.optimizer.state
