@@ -48,6 +48,7 @@ from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
 from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.settings import app_settings, read_bool, read_str, recent_saves, remember_save
+from app.trained_agents_menu import FIRST_RUN_HINT, TrainedAgentsMenu
 from app.training_loop import MAX_SUB_FRAMES, WINDOW_ATARI_OVERRIDES, SessionInfo, Speed
 from app.view_frame import ViewFrame
 from app.worker import ThreadWorker, WorkerBase
@@ -127,6 +128,7 @@ class MainWindow(QMainWindow):
         self._fallback_env = DEFAULT_ENV
         self._skip_close_question = False
         self._shut_down = False
+        self._first_run = not self.store.contains("last_env")
         self._playback: deque[ViewFrame] = deque(maxlen=PLAYBACK_LIMIT)
         """Pictures for the game view, one per refresh: a step's skipped frames, then its own."""
         self.worker = worker or self._make_worker(resolve_device(device), agent_overrides, seed, in_process)
@@ -308,6 +310,9 @@ class MainWindow(QMainWindow):
         self.agent_menu.addActions(list(self.agent_actions.values()))
         self.agent_menu.addSeparator()
         self.agent_menu.addActions([self.double_action, self.dueling_action, self.new_agent_action])
+        self.agent_menu.addSeparator()
+        self.trained_menu = TrainedAgentsMenu(self, self.load)
+        self.agent_menu.addMenu(self.trained_menu)
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([dock.toggleViewAction() for dock in self.docks.values()])
         self.view_menu.addSeparator()
@@ -430,7 +435,11 @@ class MainWindow(QMainWindow):
         self.store.setValue("last_env", info.env_id)
         if info.save_path:
             remember_save(self.store, info.save_path)
-        self.statusBar().showMessage(f"{description.name}: {self._agent_label(info)}", 5000)
+        if self._first_run and not self.trained_menu.isEmpty() and self.trained_menu.actions()[0].isEnabled():
+            self._first_run = False  # once: the hint points new users at the shipped agents
+            self.statusBar().showMessage(FIRST_RUN_HINT, 30000)
+        else:
+            self.statusBar().showMessage(f"{description.name}: {self._agent_label(info)}", 5000)
 
     def _sync_session_widgets(self, info: SessionInfo) -> None:
         """Show the running session in the pickers without triggering them."""
