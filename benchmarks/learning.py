@@ -353,7 +353,7 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
     The run lives in --run-dir (outside the repository): every --save-minutes the agent is saved there with its
     replay (pong-run.dqn), and a run started again with the same folder resumes from it; pong-curve.json and
     .png are rewritten every --report-minutes. The agent that reached the target (or the last one) is saved
-    without replay as pong-agent.dqn, the file to ship.
+    as a policy-only pong-agent.dqn (the online network alone, a few MB), the file to ship.
     """
     from agents.checkpoint import load_agent, save_agent
 
@@ -398,7 +398,7 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
                 last_report = now
             if now - last_save > 60 * args.save_minutes:
                 save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
-                save_agent(final_file, agent, env_id=PONG_ID)
+                save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
                 last_save = time.perf_counter()
             if args.max_minutes and before + now - start > 60 * args.max_minutes:
                 stopped_by = "max_minutes"
@@ -407,7 +407,7 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
         stopped_by = "interrupted"  # still report what the run reached: a long run is worth its partial figures
     seconds = time.perf_counter() - start
     log.write(seconds, agent.step_count)
-    save_agent(final_file, agent, env_id=PONG_ID)
+    save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
     if stopped_by != "target":  # keep what a later resume needs
         save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
     env.close()

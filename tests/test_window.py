@@ -425,3 +425,27 @@ def test_launch_runs_until_the_window_closes(qtbot):
 
     QTimer.singleShot(100, close_when_running)
     assert launch(ENV, None) == 0
+
+
+def test_trained_agents_menu_opens_the_shipped_pong_agent(window, qtbot):
+    from agents.shipped import shipped_agents
+
+    pong = next(agent for agent in shipped_agents() if agent.env_id == "ALE/Pong-v5")
+    window.trained_menu.refill()
+    action = next(a for a in window.trained_menu.actions() if a.data() == str(pong.path))
+    assert action.text() == pong.title and action.toolTip() == pong.details
+    action.trigger()
+    qtbot.waitUntil(lambda: window.session.env_id == "ALE/Pong-v5" and window.session.save_path == str(pong.path),
+                    timeout=WAIT_MS)
+    assert window.session.network == "cnn"
+
+
+def test_a_first_launch_points_at_the_trained_agents(qtbot):
+    from app.trained_agents_menu import FIRST_RUN_HINT
+
+    win = open_window(qtbot)  # the fixture's settings folder is new: this is a first launch
+    assert win.statusBar().currentMessage() == FIRST_RUN_HINT
+    win.close()
+    again = open_window(qtbot)
+    assert again.statusBar().currentMessage() != FIRST_RUN_HINT
+    again.close()
