@@ -57,7 +57,7 @@ class DQNAgent:
         self.rng = np.random.default_rng(acting_seed)
         if seed is not None:
             torch.manual_seed(seed)
-        self.precision = resolve_precision(config, self.device)
+        self.precision = resolve_precision(config, self.device, self.obs_shape)
         """"fp32" or "bf16": the arithmetic of the update's forward and backward passes (see agents.precision)."""
         self.memory_layout = resolve_layout(config, self.device, self.precision)
         self.online = self._network()

@@ -16,12 +16,16 @@ from pathlib import Path
 import torch
 
 from agents.config import DQNConfig
+from agents.networks import NATURE_MIN_PIXELS
 
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 """/proc/cpuinfo flags of the units that make bf16 convolutions and matmuls faster than fp32."""
 
-_BF16_PAYS = ("cnn", "attention")
-"""Networks whose update bf16 made faster on these machines (an MLP's is too small to gain)."""
+_BF16_PAYS = ("cnn",)
+"""Networks whose update bf16 made faster on these machines, on Atari frames: the Nature CNN's 27 ms against
+41 ms (2 threads; 42 against 57 on 1). The attention network's was not faster (50 against 43 ms on 2 threads,
+65 against 66 on 1): its many small token-wide operations gain nothing, and each pays for a cast. An MLP's or
+a gridworld's convolutions are too small to gain."""
 
 
 @functools.cache
@@ -35,11 +39,13 @@ def cpu_has_bf16_units() -> bool:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
-def resolve_precision(config: DQNConfig, device: torch.device) -> str:
-    """"fp32" or "bf16": the config's choice, or for "auto" bf16 on a CPU with the units and a network it helps."""
+def resolve_precision(config: DQNConfig, device: torch.device, obs_shape: tuple[int, ...] = (4, 84, 84)) -> str:
+    """"fp32" or "bf16": the config's choice, or for "auto" bf16 on a CPU with the units, for a network it helps
+    on pixel inputs (the Nature CNN on Atari frames)."""
     if config.precision != "auto":
         return config.precision
-    if device.type == "cpu" and cpu_has_bf16_units() and config.network in _BF16_PAYS:
+    pixels = len(obs_shape) == 3 and min(obs_shape[1:]) >= NATURE_MIN_PIXELS
+    if device.type == "cpu" and cpu_has_bf16_units() and config.network in _BF16_PAYS and pixels:
         return "bf16"
     return "fp32"
 

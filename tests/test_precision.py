@@ -30,7 +30,7 @@ def batches(count: int, size: int = 8) -> list[Batch]:
 
 
 @pytest.mark.parametrize(("network", "has_units", "expected"), [
-    ("cnn", True, "bf16"), ("attention", True, "bf16"), ("mlp", True, "fp32"), ("cnn", False, "fp32"),
+    ("cnn", True, "bf16"), ("attention", True, "fp32"), ("mlp", True, "fp32"), ("cnn", False, "fp32"),
 ])
 def test_auto_takes_bf16_only_where_the_cpu_has_the_units_and_the_network_gains(
         monkeypatch: pytest.MonkeyPatch, network: str, has_units: bool, expected: str) -> None:
@@ -38,6 +38,8 @@ def test_auto_takes_bf16_only_where_the_cpu_has_the_units_and_the_network_gains(
     config = dqn_config_for("atari", network=network)
     assert precision.resolve_precision(config, torch.device("cpu")) == expected
     assert precision.resolve_precision(config, torch.device("cuda")) == "fp32"
+    gridworld = dqn_config_for("gridworld", network=network)
+    assert precision.resolve_precision(gridworld, torch.device("cpu"), (4, 9, 9)) == "fp32"  # too small to gain
 
 
 def test_an_explicit_choice_wins_and_picks_its_faster_layout() -> None:
