@@ -47,6 +47,7 @@ import torch
 from agents.config import DQNConfig, TabularConfig
 from agents.dqn import DQNAgent
 from agents.errors import ArcadeError, CheckpointError
+from agents.foreign_models import foreign_kind, import_model
 from agents.memory_budget import check_fits_memory
 from agents.qlearning import TabularQAgent
 from agents.save_members import (
@@ -121,6 +122,8 @@ class LoadedSave:
     map_text: str | None = None
     notice: str | None = None
     """One line for the user when something was left behind (a replay that could not be re-laid)."""
+    imported_from: str | None = None
+    """"sb3" or "cleanrl" for another library's model: saving it writes a new DQN Arcade save, never over it."""
 
 
 # ------------------------------------------------------------------------------------------------ saving
@@ -317,18 +320,26 @@ def _reason(error: OSError) -> str:
 def read_save_info(path: str | os.PathLike[str]) -> SaveInfo:
     """The summary of a save, reading only its meta.json (cheap enough for a menu of recent saves)."""
     path = Path(path)
+    if foreign_kind(path) is not None:
+        return _foreign_info(path, None, 0)
     with _one_line_errors(path), _open_archive(path) as archive:
         return _info(path, _read_meta(path, archive), archive)
 
 
 def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay: bool = False,
-               num_envs: int = 1) -> LoadedSave:
+               num_envs: int = 1, env_id: str | None = None, env_hint: str | None = None) -> LoadedSave:
     """Rebuild the saved agent on `device`, with its weights, optimizer, counters, history and RNG states.
+
+    A Stable-Baselines3 DQN zip or a CleanRL dqn_atari model is imported instead (agents.foreign_models: tensors
+    only); `env_id` names its game, else the file's path does, else `env_hint`.
 
     The replay buffer is read only `with_replay` (to resume training), re-laid for `num_envs` environment
     streams; a replay that does not fit the agent is left behind with a `notice`, never a failure.
     """
     path = Path(path)
+    kind = foreign_kind(path)
+    if kind is not None:
+        return _import_foreign(path, kind, env_id, env_hint, device)
     remove_stale_temporaries(path)
     with _one_line_errors(path), _open_archive(path) as archive:
         meta = _read_meta(path, archive)
@@ -530,6 +541,18 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
         raise CheckpointError(f"{path}: cannot rebuild the agent ({error})") from None
     except (ValueError, RuntimeError, TypeError, OverflowError, IndexError) as error:  # e.g. torch: a size past int64
         raise CheckpointError(f"{path}: cannot rebuild the agent ({_one_line(error)})") from None
+
+
+def _import_foreign(path: Path, kind: str, env_id: str | None, env_hint: str | None, device: str) -> LoadedSave:
+    with _one_line_errors(path):
+        agent, env_id, notice = import_model(path, kind, env_id=env_id, device=device, env_hint=env_hint)
+    return LoadedSave(agent=agent, env_id=env_id, info=_foreign_info(path, env_id, agent.step_count), map_text=None,
+                      notice=notice, imported_from=kind)
+
+
+def _foreign_info(path: Path, env_id: str | None, steps: int) -> SaveInfo:
+    return SaveInfo(path=path, env_id=env_id or "(game not named)", agent_kind="dqn", network="cnn", steps=steps,
+                    episodes=0, best_return=None, saved_at="", format_version=0)
 
 
 def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device: str) -> None:

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui = commands.add_parser("gui", help="open the window (the default with no command)")
     gui.add_argument("--env", default=None, help=f"environment id (default: last used, else {DEFAULT_ENV})")
-    gui.add_argument("--load", default=None, metavar="FILE", help="open a save")
+    gui.add_argument("--load", default=None, metavar="FILE",
+                     help="open a save, or a Stable-Baselines3 DQN .zip or CleanRL .cleanrl_model (imported)")
     gui.add_argument("--in-process", action="store_true",
                      help="train in a thread of the window's process, not a child process (for debugging)")
 
@@ -72,7 +73,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
 
 def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="run a saved agent's greedy policy")
-    evaluate.add_argument("file", metavar="FILE", help="a save made by train or the window")
+    evaluate.add_argument("file", metavar="FILE", help="a save made by train or the window, or a Stable-Baselines3 "
+                                                     "DQN .zip or CleanRL .cleanrl_model")
+    evaluate.add_argument("--env", default=None,
+                          help="the game of an SB3 or CleanRL model whose file name does not say (e.g. "
+                               "PongNoFrameskip-v4)")
     evaluate.add_argument("--episodes", type=_positive_int, default=10)
     evaluate.add_argument("--seed", type=int, default=None)
     evaluate.add_argument("--epsilon", type=float, default=None,

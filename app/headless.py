@@ -59,7 +59,7 @@ def train(args: argparse.Namespace) -> int:
 def _agent_to_train(args: argparse.Namespace, device: str):
     """A fresh agent, or the one in `--resume` (whose config and environment are kept)."""
     if args.resume:
-        loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs)
+        loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs, env_id=args.env)
         check_resume_flags(args, loaded.agent, loaded.env_id)
         if loaded.notice:
             print(loaded.notice, file=sys.stderr)
@@ -207,7 +207,9 @@ def _tensorboard_writer(directory: str | None):
 
 def evaluate(args: argparse.Namespace) -> int:
     """Run the saved agent for `--episodes` episodes (epsilon-greedy as the protocol says) and report returns."""
-    loaded = load_agent(args.file, device=resolve_device(args.device))
+    loaded = load_agent(args.file, device=resolve_device(args.device), env_id=getattr(args, "env", None))
+    if loaded.notice:
+        print(loaded.notice, file=sys.stderr)
     env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text)
     shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
     epsilon = evaluation_epsilon(env_kind(loaded.env_id)) if args.epsilon is None else args.epsilon

@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.checkpoint import load_agent, save_agent
+from agents.envs.atari import noframeskip_id
 from agents.envs.gridworld import GridWorldEnv, parse_map
 from agents.envs.registry import EnvDescription, describe_env, make_env
 from agents.errors import ArcadeError
@@ -91,6 +92,8 @@ class SessionInfo:
     step_count: int
     config: Any = None
     """The agent's hyperparameters (a frozen dataclass copy)."""
+    notice: str | None = None
+    """What the user should know about how the agent was opened (e.g. imported from SB3: a fresh optimizer)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,7 @@ class _Session:
     recorder: SubFrameRecorder | None = None
     grid_positions: list[tuple[int, int]] | None = None
     grid_observations: np.ndarray | None = None
+    notice: str | None = None
 
     @property
     def network(self) -> str | None:
@@ -157,7 +161,7 @@ class _Session:
         config = self.agent.config
         return SessionInfo(self.session_id, self.env_id, self.description, self.agent.kind, self.network,
                            getattr(config, "double", None), getattr(config, "dueling", None),
-                           self.save_path, self.agent.step_count, config)
+                           self.save_path, self.agent.step_count, config, self.notice)
 
     def replace_env(self, env: gym.Env) -> None:
         self.close()
@@ -376,9 +380,9 @@ class TrainingLoop:
             return
         self._start_session(session)
 
-    def _on_load(self, path: str) -> None:
+    def _on_load(self, path: str, env_hint: str | None = None) -> None:
         try:
-            session = self._load_session(path)
+            session = self._load_session(path, env_hint)
         except Exception as error:  # noqa: BLE001 - a bad file must not stop the current training
             log.warning("cannot open %s", path, exc_info=not isinstance(error, ArcadeError))
             self._emit("failed", ("load", one_line(error)))
@@ -425,8 +429,11 @@ class TrainingLoop:
         return _Session(self._session_counter, env_id, env, agent, description, map_text=map_text,
                         recorder=attach_recorder(env))
 
-    def _load_session(self, path: str) -> _Session:
-        loaded = load_agent(path, device=self._device)
+    def _load_session(self, path: str, env_hint: str | None = None) -> _Session:
+        # An SB3 or CleanRL model that does not name its game plays the game open now, as they trained it.
+        current = self._session.env_id if self._session is not None else None
+        hint = env_hint or (noframeskip_id(current) if current else None)
+        loaded = load_agent(path, device=self._device, env_hint=hint)
         env = self._make_env(loaded.env_id, loaded.map_text)
         try:
             description = describe_env(loaded.env_id, env)
@@ -435,8 +442,8 @@ class TrainingLoop:
             raise
         self._session_counter += 1
         return _Session(self._session_counter, loaded.env_id, env, loaded.agent, description,
-                        map_text=loaded.map_text, save_path=str(path), saved_steps=loaded.agent.step_count,
-                        recorder=attach_recorder(env))
+                        map_text=loaded.map_text, save_path=None if loaded.imported_from else str(path),
+                        saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice)
 
     def _start_session(self, session: _Session) -> None:
         if self._session is not None:

@@ -36,7 +36,8 @@ from PySide6.QtWidgets import (
 )
 
 from agents.checkpoint import read_save_info
-from agents.envs.registry import list_env_ids
+from agents.envs.atari import noframeskip_id
+from agents.envs.registry import env_kind, list_env_ids
 from agents.errors import ArcadeError
 from agents.factory import AgentSpec, resolve_device
 from agents.runner import Mode
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 DEFAULT_ENV = "gridworld/four-rooms"
 SAVES_DIR = Path("saves")
 SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
+OPEN_FILTER = ("Agents (*.dqn *.zip *.cleanrl_model);;DQN Arcade saves (*.dqn);;"
+               "Stable-Baselines3 DQN (*.zip);;CleanRL dqn_atari (*.cleanrl_model);;All files (*)")
 MAP_FILTER = "Gridworld maps (*.txt);;All files (*)"
 REFRESH_MS = 16
 """The window pulls the loop's latest state at about 60 Hz: Atari's own frame rate (the 4 frames of a skipped
@@ -412,7 +415,7 @@ class MainWindow(QMainWindow):
         self.mode_actions[Mode.TRAIN].setChecked(True)
         self._fallback_env = env_id or read_str(self.store, "last_env", DEFAULT_ENV) or DEFAULT_ENV
         if load_path:
-            self.worker.load(str(load_path))
+            self.worker.load(str(load_path), env_hint=noframeskip_id(env_id) if env_id else None)
         else:
             self.worker.new_session(self._fallback_env, self.spec)
         self.timer.start()
@@ -435,7 +438,9 @@ class MainWindow(QMainWindow):
         self.store.setValue("last_env", info.env_id)
         if info.save_path:
             remember_save(self.store, info.save_path)
-        if self._first_run and not self.trained_menu.isEmpty() and self.trained_menu.actions()[0].isEnabled():
+        if info.notice:
+            self.statusBar().showMessage(info.notice, 15000)
+        elif self._first_run and not self.trained_menu.isEmpty() and self.trained_menu.actions()[0].isEnabled():
             self._first_run = False  # once: the hint points new users at the shipped agents
             self.statusBar().showMessage(FIRST_RUN_HINT, 30000)
         else:
@@ -649,7 +654,7 @@ class MainWindow(QMainWindow):
 
     def switch_env(self, env_id: str) -> None:
         """A new agent for `env_id`: same algorithm and network, the family's default switches."""
-        atari = env_id.startswith("ALE/")
+        atari = env_kind(env_id) == "atari"
         kind = "dqn" if atari and self.spec.kind == "qlearning" else self.spec.kind
         network = self.spec.network if kind == "dqn" else None
         self._switch(env_id, AgentSpec(kind, network))
@@ -724,7 +729,7 @@ class MainWindow(QMainWindow):
 
     def open_save(self) -> None:
         SAVES_DIR.mkdir(parents=True, exist_ok=True)
-        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), SAVE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), OPEN_FILTER)
         if path:
             self.load(path)
 

@@ -62,11 +62,12 @@ class WorkerBase(QObject):
         else:
             self._send("new_session", env_id, spec)
 
-    def load(self, path: str, *, save_first: str | None = None) -> None:
+    def load(self, path: str, *, save_first: str | None = None, env_hint: str | None = None) -> None:
+        """Open a save; `env_hint` is the game for a foreign model (SB3, CleanRL) that does not name one."""
         if save_first:
-            self._send("save", save_first, ("load", (path,)))
+            self._send("save", save_first, ("load", (path, env_hint)))
         else:
-            self._send("load", path)
+            self._send("load", path, env_hint)
 
     def save(self, path: str) -> None:
         self._send("save", path, None)

@@ -449,3 +449,41 @@ def test_a_first_launch_points_at_the_trained_agents(qtbot):
     again = open_window(qtbot)
     assert again.statusBar().currentMessage() != FIRST_RUN_HINT
     again.close()
+
+
+def sb3_shaped_zip(path, n_actions: int = 6):
+    """A file laid out as Stable-Baselines3 saves a DQN CnnPolicy (tests/test_foreign_models.py uses real SB3)."""
+    import io
+    import json
+    import zipfile
+
+    import torch
+
+    shapes = {"features_extractor.cnn.0": (32, 4, 8, 8), "features_extractor.cnn.2": (64, 32, 4, 4),
+              "features_extractor.cnn.4": (64, 64, 3, 3), "features_extractor.linear.0": (512, 3136),
+              "q_net.0": (n_actions, 512)}
+    state = {}
+    for prefix in ("q_net", "q_net_target"):
+        for layer, shape in shapes.items():
+            state[f"{prefix}.{layer}.weight"] = torch.randn(shape) * 0.01
+            state[f"{prefix}.{layer}.bias"] = torch.zeros(shape[0])
+    weights = io.BytesIO()
+    torch.save(state, weights)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("data", json.dumps({"num_timesteps": 1000, "exploration_final_eps": 0.05}))
+        archive.writestr("policy.pth", weights.getvalue())
+    return path
+
+
+def test_file_open_imports_an_sb3_model_and_never_saves_over_it(window, qtbot, dialogs, tmp_path):
+    model = sb3_shaped_zip(tmp_path / "dqn-PongNoFrameskip-v4.zip")
+    before = model.read_bytes()
+    dialogs.open_path = str(model)
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.session.env_id == "PongNoFrameskip-v4", timeout=WAIT_MS)
+    assert window.session.network == "cnn" and window.session.save_path is None
+    assert "Stable-Baselines3" in window.statusBar().currentMessage()
+    dialogs.save_path = str(tmp_path / "imported")
+    window.save_action.trigger()  # no save path yet: asks where, never over the SB3 file
+    qtbot.waitUntil(lambda: (tmp_path / "imported.dqn").is_file(), timeout=WAIT_MS)
+    assert model.read_bytes() == before

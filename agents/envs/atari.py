@@ -30,6 +30,31 @@ def ale_env_ids() -> list[str]:
     return list(_ale_ids())
 
 
+def is_atari_id(env_id: str) -> bool:
+    """An ALE v5 id ("ALE/Pong-v5") or a v4 "NoFrameskip" one ("PongNoFrameskip-v4"), by its form."""
+    return env_id.startswith("ALE/") or NOFRAMESKIP_V4.fullmatch(env_id) is not None
+
+
+NOFRAMESKIP_V4 = re.compile(r"[A-Za-z0-9]+NoFrameskip-v4")
+"""The ids Stable-Baselines3, the RL Zoo and CleanRL train Atari agents on: no sticky actions, frame skip left to
+the wrappers. DQN Arcade opens them with those libraries' preprocessing (see make_atari_env)."""
+
+
+def noframeskip_id(env_id: str) -> str | None:
+    """"ALE/Pong-v5" -> "PongNoFrameskip-v4" (the same game as SB3 and CleanRL trained it), when installed."""
+    if NOFRAMESKIP_V4.fullmatch(env_id):
+        return env_id
+    match = re.fullmatch(r"ALE/([A-Za-z0-9]+)-v5", env_id)
+    candidate = f"{match.group(1)}NoFrameskip-v4" if match else None
+    return candidate if candidate in _v4_ids() else None
+
+
+@functools.cache
+def _v4_ids() -> tuple[str, ...]:
+    _register_ale()
+    return tuple(sorted(name for name in gym.registry if NOFRAMESKIP_V4.fullmatch(name)))
+
+
 @functools.cache
 def _ale_ids() -> tuple[str, ...]:
     _register_ale()
@@ -43,8 +68,8 @@ def _register_ale() -> None:
 
 
 def check_ale_id(env_id: str) -> None:
-    """UnknownEnvError (with close matches) unless `env_id` is an installed ALE v5 game."""
-    if env_id in _ale_ids():
+    """UnknownEnvError (with close matches) unless `env_id` is an installed ALE v5 game or its NoFrameskip-v4 id."""
+    if env_id in _ale_ids() or env_id in _v4_ids():
         return
     matches = close_ids(env_id, _ale_ids())
     hint = f"; did you mean {', '.join(matches)}?" if matches else ""
@@ -97,19 +122,60 @@ class LearningSignal(gym.Wrapper):
 
 
 def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | None = None) -> gym.Env:
-    """An ALE v5 game (sticky actions kept) preprocessed for DQN; obs is (4, 84, 84) uint8.
+    """An ALE game preprocessed for DQN; obs is (4, 84, 84) uint8.
+
+    `ALE/<Game>-v5`: sticky actions kept (Machado et al. 2018). `<Game>NoFrameskip-v4`: the setting of
+    Stable-Baselines3's AtariWrapper and CleanRL's dqn_atari, for the agents they trained: no sticky actions, and
+    on games with a FIRE button, FIRE (then action 2) after every reset and every lost life, as their
+    FireResetEnv does below their EpisodicLifeEnv. Both: up to 30 no-op starts, frame skip 4 with max-pooling,
+    84x84 greyscale (INTER_AREA), a stack of 4.
 
     `render()` is the emulator's full-colour frame (210x160 for most games). Games whose action 0 is not
     NOOP (Backgammon, VideoCheckers) start without random no-ops, which AtariPreprocessing requires.
     """
     check_ale_id(env_id)
-    env = gym.make(env_id, frameskip=1, render_mode=render_mode)
-    noop_max = NOOP_MAX if env.unwrapped.get_action_meanings()[0] == "NOOP" else 0
+    v4 = NOFRAMESKIP_V4.fullmatch(env_id) is not None
+    env = gym.make(env_id, render_mode=render_mode) if v4 else gym.make(env_id, frameskip=1, render_mode=render_mode)
+    meanings = env.unwrapped.get_action_meanings()
+    noop_max = NOOP_MAX if meanings[0] == "NOOP" else 0
     env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=FRAME_SKIP, screen_size=SCREEN_SIZE,
                              terminal_on_life_loss=False, grayscale_obs=True, scale_obs=False)
+    if v4 and len(meanings) >= 3 and meanings[1] == "FIRE":
+        env = FireOnStart(env)
     env = FrameStackObservation(env, FRAME_STACK)
     env = LearningSignal(env)
     if seed is not None:
         env.reset(seed=seed)
         env.action_space.seed(seed)
     return env
+
+
+class FireOnStart(gym.Wrapper):
+    """Presses FIRE, then action 2, after a reset and after each lost life (Stable-Baselines3's FireResetEnv under
+    its EpisodicLifeEnv; CleanRL's the same): games such as Breakout wait for FIRE to serve, and agents trained
+    this way never learned to press it. The two steps' rewards count toward the real score."""
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        obs, _, ended, info = self._fire(obs, info)
+        if ended:
+            obs, info = self.env.reset(**kwargs)
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        lives = self.env.unwrapped.ale.lives()
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if not (terminated or truncated) and 0 < self.env.unwrapped.ale.lives() < lives:
+            obs, extra, ended, info = self._fire(obs, info)
+            reward += extra
+            terminated = terminated or ended
+        return obs, reward, terminated, truncated, info
+
+    def _fire(self, obs: Any, info: dict[str, Any]) -> tuple[Any, float, bool, dict[str, Any]]:
+        total = 0.0
+        for button in (1, 2):
+            obs, reward, terminated, truncated, info = self.env.step(button)
+            total += float(reward)
+            if terminated or truncated:
+                return obs, total, True, info
+        return obs, total, False, info

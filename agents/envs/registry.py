@@ -10,7 +10,7 @@ from typing import Literal
 
 import gymnasium as gym
 
-from agents.envs.atari import FRAME_STACK, ale_env_ids, close_ids, make_atari_env
+from agents.envs.atari import FRAME_STACK, NOFRAMESKIP_V4, ale_env_ids, close_ids, is_atari_id, make_atari_env
 from agents.envs.gridworld import GridWorldEnv, load_map, parse_map
 from agents.errors import UnknownEnvError
 
@@ -62,7 +62,7 @@ def list_env_ids() -> list[str]:
 
 def env_kind(env_id: str) -> EnvKind:
     """"atari" for ALE ids, "gridworld" otherwise (built-in or map file); does not check existence."""
-    return "atari" if env_id.startswith("ALE/") else "gridworld"
+    return "atari" if is_atari_id(env_id) else "gridworld"
 
 
 def make_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | None = None,
@@ -81,6 +81,8 @@ def make_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | 
     elif env_id.startswith("ALE/"):
         if env_id not in ale_env_ids():
             raise _unknown(env_id)
+        env = make_atari_env(env_id, render_mode=render_mode, seed=seed)
+    elif NOFRAMESKIP_V4.fullmatch(env_id):  # what SB3 and CleanRL models were trained on (agents.foreign_models)
         env = make_atari_env(env_id, render_mode=render_mode, seed=seed)
     else:
         raise _unknown(env_id)
@@ -103,9 +105,12 @@ def describe_env(env_id: str, env: gym.Env) -> EnvDescription:
 
 
 def display_name(env_id: str) -> str:
-    """"ALE/SpaceInvaders-v5" -> "Space Invaders"; "gridworld/four-rooms" -> "Four rooms"."""
+    """"ALE/SpaceInvaders-v5" -> "Space Invaders"; "BreakoutNoFrameskip-v4" -> "Breakout (NoFrameskip-v4)";
+    "gridworld/four-rooms" -> "Four rooms"."""
     if env_id.startswith("ALE/"):
         return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", _game(env_id))
+    if NOFRAMESKIP_V4.fullmatch(env_id):
+        return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", env_id.removesuffix("NoFrameskip-v4")) + " (NoFrameskip-v4)"
     stem = Path(env_id).stem if env_id.endswith(".txt") else env_id[len(GRIDWORLD_PREFIX):]
     return stem.replace("-", " ").replace("_", " ").strip().capitalize()
 
