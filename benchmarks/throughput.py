@@ -20,7 +20,7 @@ import platform
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,10 @@ class Measurement:
     """Environment steps per second after learning_starts."""
     random_phase_steps_per_second: float
     updates: int
+    compute_limit: float | None = None
+    """Steps/s if a step cost only its arithmetic: 1000 / (update ms / train_frequency + act ms + env ms), each
+    measured right after the run on the same agent and environment (ours only)."""
+    parts_ms: dict[str, float] | None = None
 
 
 class _Clock:
@@ -112,7 +116,38 @@ def run_ours(settings: Settings, network: str) -> Measurement:
                                       settings.total_steps):
         clock.tick(steps)
     _synchronize(settings.device)
-    return clock.measurement("dqn-arcade", network, steps, agent.update_count)
+    measured = clock.measurement("dqn-arcade", network, steps, agent.update_count)
+    parts = _parts_ms(agent, settings)
+    limit = 1000 / (parts["update"] / settings.train_frequency + parts["act"] + parts["env"])
+    return replace(measured, compute_limit=limit, parts_ms=parts)
+
+
+def _parts_ms(agent: Any, settings: Settings, repeats: int = 40) -> dict[str, float]:
+    """Median milliseconds of one update (a fresh replay batch each), one greedy action and one env step."""
+    def median_ms(action: Any) -> float:
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            action()
+            _synchronize(settings.device)
+            times.append(time.perf_counter() - start)
+        return 1000 * statistics.median(times)
+
+    batch = agent.replay.sample(settings.batch_size)
+    obs = batch.observations[0].copy()
+    env = make_env(settings.env, render_mode=None, seed=settings.seed)
+    env.reset(seed=settings.seed)
+
+    def env_step() -> None:
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+
+    parts = {"update": median_ms(lambda: agent.update(agent.replay.sample(settings.batch_size))),
+             "act": median_ms(lambda: agent.act(obs, explore=False)), "env": median_ms(env_step)}
+    env.close()
+    del batch
+    return parts
 
 
 class _LearningReward(gym.Wrapper):
@@ -179,6 +214,12 @@ def print_table(settings: Settings, rounds: list[list[Measurement]]) -> dict[str
                 ratios.setdefault(m.network, []).append(ratio)
             print(f"{index:>5}  {m.trainer:<18} {m.network:<10} {m.steps_per_second:>13.1f} "
                   f"{m.random_phase_steps_per_second:>14.1f} {m.updates:>7} {ratio:>6.2f}x")
+    for index, results in enumerate(rounds, 1):
+        for m in results:
+            if m.compute_limit:
+                parts = ", ".join(f"{k} {v:.2f} ms" for k, v in (m.parts_ms or {}).items())
+                print(f"{index:>5}  {m.network:<10} compute limit {m.compute_limit:.1f} steps/s ({parts}); "
+                      f"measured {m.steps_per_second / m.compute_limit:.0%} of it")
     medians = {network: statistics.median(values) for network, values in ratios.items()}
     for network, median in medians.items():
         print(f"dqn-arcade {network} / stable-baselines3 cnn, median over rounds: {median:.2f}x")
