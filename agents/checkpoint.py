@@ -339,7 +339,7 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay
     path = Path(path)
     kind = foreign_kind(path)
     if kind is not None:
-        return _import_foreign(path, kind, env_id, env_hint, device)
+        return _import_foreign(path, kind, env_id, env_hint, device, num_envs)
     remove_stale_temporaries(path)
     with _one_line_errors(path), _open_archive(path) as archive:
         meta = _read_meta(path, archive)
@@ -543,9 +543,16 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
         raise CheckpointError(f"{path}: cannot rebuild the agent ({_one_line(error)})") from None
 
 
-def _import_foreign(path: Path, kind: str, env_id: str | None, env_hint: str | None, device: str) -> LoadedSave:
+def _import_foreign(path: Path, kind: str, env_id: str | None, env_hint: str | None, device: str,
+                    num_envs: int) -> LoadedSave:
     with _one_line_errors(path):
-        agent, env_id, notice = import_model(path, kind, env_id=env_id, device=device, env_hint=env_hint)
+        try:
+            agent, env_id, notice = import_model(path, kind, env_id=env_id, device=device, env_hint=env_hint,
+                                                 num_envs=num_envs)
+        except CheckpointError:
+            raise
+        except ArcadeError as error:  # e.g. a game this ale-py does not ship: its own message, not "corrupt"
+            raise CheckpointError(f"{path}: {error}") from None
     return LoadedSave(agent=agent, env_id=env_id, info=_foreign_info(path, env_id, agent.step_count), map_text=None,
                       notice=notice, imported_from=kind)
 
@@ -564,7 +571,8 @@ def _load_weights(path: Path, archive: zipfile.ZipFile, agent: DQNAgent, device:
     else:
         state = _legacy_weights(path, read_capped(archive, LEGACY_WEIGHTS_MEMBER, weights_limit(agent)), device)
         member = LEGACY_WEIGHTS_MEMBER
-    policy_only = isinstance(state, dict) and state.get("target") is None and state.get("optimizer") is None
+    policy_only = isinstance(state, dict) and state.get("target") is None and state.get("optimizer") is None \
+        and member == WEIGHTS_MEMBER
     if policy_only:  # a shipped agent: the target starts as the online network, the optimizer fresh
         state = {**state, "target": state.get("online")}
     if not isinstance(state, dict) or not all(isinstance(state.get(k), dict) for k in

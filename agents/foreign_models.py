@@ -3,8 +3,9 @@
 Only tensors are read, never code. A Stable-Baselines3 zip pickles much of its `data` member (spaces, schedules,
 classes, as base64 ":serialized:" fields): DQN Arcade parses `data` as JSON, reads plain values only and never
 decodes a serialized one; its `policy.pth`, like a CleanRL file, is a PyTorch state dict read with
-`torch.load(weights_only=True)` after checking it is a PyTorch zip file at all, so a pickle in its place is
-refused before PyTorch sees it.
+`torch.load(weights_only=True)` (PyTorch 2.6 or newer, whose restricted unpickler has no known way out) after
+checking that it is laid out exactly as torch.save writes: a pickle in its place, or data before the zip, is
+refused before PyTorch sees it, and tensors must be dense arrays no larger than their storage.
 
 The weights map exactly onto the project's Nature CNN (agents.networks.CNNQNetwork without dueling):
 
@@ -44,6 +45,8 @@ DATA_LIMIT = 64 << 20
 """Most bytes of an SB3 `data` member read (it holds the last observation, pickled: a few hundred KB)."""
 WEIGHTS_LIMIT = 256 << 20
 """Most bytes of a state dict read (a Nature CNN's is 13 MB; SB3 keeps the online and target networks)."""
+MAX_IMPORTED_BATCH = 1024
+"""Largest recorded batch size taken over from an SB3 model (SB3's default is 32)."""
 IMPORT_BUFFER = 100_000
 """Replay capacity of an imported agent trained on (SB3's default is 1M, 7 GB of Atari frames)."""
 
@@ -72,8 +75,8 @@ def foreign_kind(path: Path) -> str | None:
     return None
 
 
-def import_model(path: Path, kind: str, *, env_id: str | None, device: str, env_hint: str | None = None
-                 ) -> tuple[Any, str, str]:
+def import_model(path: Path, kind: str, *, env_id: str | None, device: str, env_hint: str | None = None,
+                 num_envs: int = 1) -> tuple[Any, str, str]:
     """(agent, env id, notice) for a foreign model file; any problem is a one-line CheckpointError.
 
     The game is `env_id`, else the id in the file's path, else `env_hint` (the window's current game)."""
@@ -94,7 +97,7 @@ def import_model(path: Path, kind: str, *, env_id: str | None, device: str, env_
         raise CheckpointError(f"{path}: holds tensors the Nature CNN has no place for ({extra[0][:60]}): only the "
                               f"default CnnPolicy / QNetwork maps onto it")
     env_id = _env_id(path, env_id, env_hint)
-    agent = _agent(path, env_id, online, data, device)
+    agent = _agent(path, env_id, online, data, device, num_envs)
     agent.target.load_state_dict(_on(path, target, agent.target))
     notice = (f"Imported a {_LIBRARY_NAMES[kind]} model ({agent.step_count:,} steps) for {env_id}; "
               f"training on from it starts with a fresh optimizer and an empty replay")
@@ -130,8 +133,7 @@ def _sb3_data(path: Path, archive: zipfile.ZipFile) -> dict[str, Any]:
 def _state_dict(path: Path, raw: bytes, member: str) -> dict[str, torch.Tensor]:
     if not raw:
         raise CheckpointError(f"{path}: {member} is empty or larger than a DQN model can need")
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
-        raise CheckpointError(f"{path}: {member} is not a PyTorch weights file (refused unread)")
+    _check_torch_zip(path, raw, member)
     try:
         state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except MemoryError:
@@ -142,7 +144,31 @@ def _state_dict(path: Path, raw: bytes, member: str) -> dict[str, torch.Tensor]:
     if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in state.items()):
         raise CheckpointError(f"{path}: {member} is not a state dict of named tensors")
+    for key, tensor in state.items():
+        # A tensor may claim a shape its storage does not hold (zero strides): converting it would allocate the
+        # whole claimed size. Only dense tensors whose storage is exactly their size are accepted.
+        if not tensor.is_contiguous() or tensor.untyped_storage().nbytes() != tensor.numel() * tensor.element_size():
+            raise CheckpointError(f"{path}: {member} holds a tensor ({key[:60]}) that is not a plain dense array")
     return state
+
+
+def _check_torch_zip(path: Path, raw: bytes, member: str) -> None:
+    """torch.save's format and nothing else: a zip that starts at byte 0 (torch reads a file with anything before
+    its zip as a legacy pickle), one top folder holding data.pkl, every entry stored uncompressed (so no entry
+    inflates past its size) and their sizes within the limit, all checked before PyTorch reads a byte."""
+    if raw[:4] != b"PK\x03\x04":
+        raise CheckpointError(f"{path}: {member} is not a PyTorch weights file (refused unread)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise CheckpointError(f"{path}: {member} is a damaged zip (refused unread)") from None
+    folders = {entry.filename.split("/", 1)[0] for entry in entries}
+    if len(folders) != 1 or not any(entry.filename.endswith("/data.pkl") for entry in entries):
+        raise CheckpointError(f"{path}: {member} is not laid out as torch.save writes (refused unread)")
+    if any(entry.compress_type != zipfile.ZIP_STORED for entry in entries) or \
+            sum(entry.file_size for entry in entries) > WEIGHTS_LIMIT:
+        raise CheckpointError(f"{path}: {member} has compressed or oversized entries (refused unread)")
 
 
 def _mapped(path: Path, state: dict[str, torch.Tensor], prefix: str, layers: tuple[str, ...]
@@ -152,8 +178,13 @@ def _mapped(path: Path, state: dict[str, torch.Tensor], prefix: str, layers: tup
         for part in ("weight", "bias"):
             key = f"{prefix}{theirs}.{part}"
             if key not in state:
-                raise CheckpointError(f"{path}: no {key} tensor: not a Nature-CNN DQN model")
-            mapped[f"{ours}.{part}"] = state[key].float()
+                library = "CleanRL dqn_atari" if layers is _CLEANRL_LAYERS else "Stable-Baselines3 CnnPolicy"
+                raise CheckpointError(f"{path}: not a DQN Arcade save, nor a {library} model it can open "
+                                      f"(no {key} tensor)")
+            tensor = state[key]
+            if not tensor.is_floating_point():
+                raise CheckpointError(f"{path}: {key} is {tensor.dtype}, not floating point")
+            mapped[f"{ours}.{part}"] = tensor
     return mapped
 
 
@@ -174,7 +205,8 @@ def _env_id(path: Path, env_id: str | None, env_hint: str | None = None) -> str:
                           f"(e.g. --env PongNoFrameskip-v4)")
 
 
-def _agent(path: Path, env_id: str, online: dict[str, torch.Tensor], data: dict[str, Any], device: str) -> Any:
+def _agent(path: Path, env_id: str, online: dict[str, torch.Tensor], data: dict[str, Any], device: str,
+           num_envs: int) -> Any:
     from agents.dqn import DQNAgent
     from agents.envs.registry import describe_env, make_env
     from agents.factory import observation_scale
@@ -182,13 +214,15 @@ def _agent(path: Path, env_id: str, online: dict[str, torch.Tensor], data: dict[
     env = make_env(env_id, render_mode=None)
     description = describe_env(env_id, env)
     env.close()
-    n_actions = int(online["head.advantage.2.weight"].shape[0])
+    last = online["head.advantage.2.weight"]
+    n_actions = int(last.shape[0]) if last.dim() == 2 else -1
     if n_actions != len(description.action_names):
         raise CheckpointError(f"{path}: the model has {n_actions} actions, {env_id} has "
                               f"{len(description.action_names)} (another game?)")
     config = _config(data)
     agent = DQNAgent(config, description.obs_shape, n_actions, description.action_names,
-                     frame_stack=description.frame_stack, obs_scale=observation_scale(description), device=device)
+                     frame_stack=description.frame_stack, obs_scale=observation_scale(description), device=device,
+                     num_envs=num_envs)
     agent.online.load_state_dict(_on(path, online, agent.online))
     steps = data.get("num_timesteps")
     agent.step_count = steps if isinstance(steps, int) and steps >= 0 else 0
@@ -201,7 +235,7 @@ def _on(path: Path, state: dict[str, torch.Tensor], network: torch.nn.Module) ->
         if tensor.shape != expected[key].shape:
             raise CheckpointError(f"{path}: its {key} is {tuple(tensor.shape)}, the Nature CNN needs "
                                   f"{tuple(expected[key].shape)}")
-    return state
+    return {key: tensor.float() for key, tensor in state.items()}
 
 
 def _config(data: dict[str, Any]) -> Any:
@@ -213,6 +247,8 @@ def _config(data: dict[str, Any]) -> Any:
              "target_network_frequency": "target_update_interval", "max_grad_norm": "max_grad_norm"}
     values = {ours: data[theirs] for ours, theirs in plain.items()
               if isinstance(data.get(theirs), int | float) and not isinstance(data.get(theirs), bool)}
+    if not 1 <= values.get("batch_size", 32) <= MAX_IMPORTED_BATCH:
+        values.pop("batch_size")  # a recorded value this large would only exhaust memory at the first update
     final_e = data.get("exploration_final_eps", 0.01 if not data else None)
     if isinstance(final_e, int | float) and 0.0 <= final_e <= 1.0:
         values.update(start_e=float(final_e), end_e=float(final_e))

@@ -35,6 +35,15 @@ def agent_dirs() -> tuple[Path, ...]:
             Path(sys.prefix) / "share" / "dqn-arcade" / "agents")
 
 
+def is_shipped(path: str | Path) -> bool:
+    """The file is one of the app's own trained agents (read-only: saving it writes a new file)."""
+    try:
+        resolved = Path(path).resolve()
+    except OSError:
+        return False
+    return any(resolved.is_relative_to(folder.resolve()) for folder in agent_dirs() if folder.is_dir())
+
+
 def agents_dir() -> Path | None:
     return next((path for path in agent_dirs() if path.is_dir()), None)
 

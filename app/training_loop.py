@@ -32,6 +32,7 @@ from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
 from agents.replay import ReplaySummary
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
+from agents.shipped import is_shipped
 from agents.types import EpisodeStats, UpdateStats
 from app.sub_frames import SubFrameRecorder, attach_recorder
 from app.view_frame import ViewFrame
@@ -442,7 +443,8 @@ class TrainingLoop:
             raise
         self._session_counter += 1
         return _Session(self._session_counter, loaded.env_id, env, loaded.agent, description,
-                        map_text=loaded.map_text, save_path=None if loaded.imported_from else str(path),
+                        map_text=loaded.map_text,
+                        save_path=None if loaded.imported_from or is_shipped(path) else str(path),
                         saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice)
 
     def _start_session(self, session: _Session) -> None:

@@ -290,17 +290,42 @@ class PongLog:
     """The run's episodes (return, env step, wall seconds since the run began) and its sessions, kept as JSON in
     the run folder and drawn as a PNG; both are rewritten every few minutes and survive a resume."""
 
-    def __init__(self, folder: Path, settings: dict) -> None:
+    def __init__(self, folder: Path, settings: dict, resumed_step: int | None) -> None:
+        """`resumed_step`: the step of the run save this session resumes (None: a fresh run, whose folder's old
+        curve, if any, is kept aside as pong-curve.old.json)."""
         self.folder = folder
         self.path = folder / "pong-curve.json"
         self.data = {"settings": settings, "episodes": [], "sessions": []}
-        if self.path.exists():
+        if resumed_step is None and self.path.exists():
+            self.path.replace(folder / "pong-curve.old.json")
+        elif resumed_step is not None and self.path.exists():
             self.data = json.loads(self.path.read_text())
-            self.data["episodes"] = self.data.get("episodes", [])
-        self.seconds_before = float(sum(session["seconds"] for session in self.data["sessions"]))
-        """Wall seconds of the sessions before this one."""
+        if self.data.get("finished"):
+            raise SystemExit(f"the run in {folder} already reached its target; start a new one with another --run-dir")
+        self.seconds_before = self._rewind_to(resumed_step)
+        """Wall seconds of training behind the resumed save (what a crash after the save cost is not in it)."""
         self.data["sessions"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "start_seconds":
-                                      self.seconds_before, "start_step": None, "seconds": 0.0})
+                                      self.seconds_before, "start_step": resumed_step or 0, "seconds": 0.0})
+
+    def _rewind_to(self, step: int | None) -> float:
+        """Drop the episodes logged after the save being resumed (a crash lost them with the agent's state) and
+        return the training seconds up to that save; the lost seconds are recorded, not hidden."""
+        sessions = self.data["sessions"]
+        logged = float(sum(session["seconds"] for session in sessions))
+        saved = self.data.get("saved")
+        if step is None or not sessions:
+            return 0.0
+        if not saved or saved.get("step") != step:  # a log written at the same moment as its save (older runs)
+            return logged
+        self.data["episodes"] = [e for e in self.data["episodes"] if e["step"] <= step]
+        if logged > saved["seconds"]:
+            sessions[-1]["lost_seconds"] = round(logged - saved["seconds"], 1)
+            sessions[-1]["seconds"] = round(sessions[-1]["seconds"] - (logged - saved["seconds"]), 1)
+        return float(saved["seconds"])
+
+    def saved(self, step: int, seconds: float) -> None:
+        """The run save now holds the agent at `step`, after `seconds` of training in all."""
+        self.data["saved"] = {"step": step, "seconds": round(seconds, 1)}
 
     def episode(self, step: int, episode_return: float, seconds: float) -> None:
         self.data["episodes"].append({"step": step, "return": episode_return, "seconds": round(seconds, 1)})
@@ -360,8 +385,10 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
     folder = Path(args.run_dir).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     run_file, final_file = folder / "pong-run.dqn", folder / "pong-agent.dqn"
+    resumed_step = None
     if run_file.exists():
         agent = load_agent(run_file, device=device, with_replay=True).agent
+        resumed_step = agent.step_count
         print(f"resuming {run_file} at step {agent.step_count:,} (replay {len(agent.replay):,})", file=sys.stderr)
     else:
         probe = make_env(PONG_ID, render_mode=None)
@@ -370,15 +397,15 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
         probe.close()
     recipe = f"preset {args.pong_preset}, {agent.config.network}, {getattr(agent, 'precision', 'fp32')}"
     log = PongLog(folder, {"env": PONG_ID, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
-                           "torch": torch.__version__, "threads": torch.get_num_threads()})
+                           "torch": torch.__version__, "threads": torch.get_num_threads()}, resumed_step)
     returns: deque[float] = deque(log.returns()[-PONG_WINDOW:], maxlen=PONG_WINDOW)
-    best = max((_mean(deque(log.returns()[max(0, i - PONG_WINDOW):i])) for i in range(PONG_WINDOW,
-                len(log.returns()) + 1)), default=None)
+    best = None
+    for i in range(len(log.returns())):  # the same partial-window rule as during the run
+        best = _best_mean(deque(log.returns()[max(0, i + 1 - PONG_WINDOW):i + 1], maxlen=PONG_WINDOW), best)
     session_seed = args.seed + len(log.data["sessions"]) - 1  # a resumed session does not replay the first's games
     env = make_env(PONG_ID, render_mode=None, seed=session_seed)
     stopped_by = "max_steps"
     before = log.seconds_before
-    log.data["sessions"][-1]["start_step"] = agent.step_count
     start = time.perf_counter()
     last_report = last_save = start
     try:
@@ -399,6 +426,8 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
             if now - last_save > 60 * args.save_minutes:
                 save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
                 save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
+                log.saved(agent.step_count, before + now - start)
+                log.write(now - start, agent.step_count)
                 last_save = time.perf_counter()
             if args.max_minutes and before + now - start > 60 * args.max_minutes:
                 stopped_by = "max_minutes"
@@ -406,10 +435,13 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
     except KeyboardInterrupt:
         stopped_by = "interrupted"  # still report what the run reached: a long run is worth its partial figures
     seconds = time.perf_counter() - start
-    log.write(seconds, agent.step_count)
     save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
-    if stopped_by != "target":  # keep what a later resume needs
+    if stopped_by == "target":
+        log.data["finished"] = True  # a rerun must not resume an older save and overwrite the agent that made it
+    else:  # keep what a later resume needs
         save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
+        log.saved(agent.step_count, before + seconds)
+    log.write(seconds, agent.step_count)
     env.close()
     return PongResult(agent.config.network, stopped_by == "target", stopped_by, agent.step_count,
                       agent.step_count * FRAME_SKIP, (before + seconds) / 60, len(log.returns()),

@@ -226,5 +226,5 @@ def test_fire_is_pressed_after_a_reset_and_after_each_lost_life() -> None:
     assert base.actions == [1, 2]
     _, reward, terminated, _, _ = env.step(0)
     assert base.actions == [1, 2, 0] and reward == 1.0
-    _, reward, terminated, _, _ = env.step(3)  # a life lost: FIRE, then 2, their rewards counted
-    assert base.actions == [1, 2, 0, 3, 1, 2] and reward == 3.0 and not terminated
+    _, reward, terminated, _, _ = env.step(3)  # a life lost: NOOP, FIRE, then 2, their rewards counted
+    assert base.actions == [1, 2, 0, 3, 0, 1, 2] and reward == 4.0 and not terminated

@@ -127,7 +127,7 @@ def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: 
     `ALE/<Game>-v5`: sticky actions kept (Machado et al. 2018). `<Game>NoFrameskip-v4`: the setting of
     Stable-Baselines3's AtariWrapper and CleanRL's dqn_atari, for the agents they trained: no sticky actions, and
     on games with a FIRE button, FIRE (then action 2) after every reset and every lost life, as their
-    FireResetEnv does below their EpisodicLifeEnv. Both: up to 30 no-op starts, frame skip 4 with max-pooling,
+    FireResetEnv does on top of their EpisodicLifeEnv. Both: up to 30 no-op starts, frame skip 4 with max-pooling,
     84x84 greyscale (INTER_AREA), a stack of 4.
 
     `render()` is the emulator's full-colour frame (210x160 for most games). Games whose action 0 is not
@@ -151,14 +151,15 @@ def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: 
 
 
 class FireOnStart(gym.Wrapper):
-    """Presses FIRE, then action 2, after a reset and after each lost life (Stable-Baselines3's FireResetEnv under
-    its EpisodicLifeEnv; CleanRL's the same): games such as Breakout wait for FIRE to serve, and agents trained
-    this way never learned to press it. The two steps' rewards count toward the real score."""
+    """After a reset, FIRE then action 2; after each lost life, NOOP, FIRE, then action 2: what Stable-Baselines3's
+    FireResetEnv does on top of its EpisodicLifeEnv, whose reset after a lost life is one NOOP step (CleanRL uses
+    the same wrappers). Games such as Breakout wait for FIRE to serve, and agents trained this way never learned to
+    press it. The extra steps' rewards count toward the real score."""
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        obs, _, ended, info = self._fire(obs, info)
-        if ended:
+        obs, _, terminated, truncated, info = self._press((1, 2), obs, info)
+        if terminated or truncated:
             obs, info = self.env.reset(**kwargs)
         return obs, info
 
@@ -166,16 +167,16 @@ class FireOnStart(gym.Wrapper):
         lives = self.env.unwrapped.ale.lives()
         obs, reward, terminated, truncated, info = self.env.step(action)
         if not (terminated or truncated) and 0 < self.env.unwrapped.ale.lives() < lives:
-            obs, extra, ended, info = self._fire(obs, info)
+            obs, extra, terminated, truncated, info = self._press((0, 1, 2), obs, info)
             reward += extra
-            terminated = terminated or ended
         return obs, reward, terminated, truncated, info
 
-    def _fire(self, obs: Any, info: dict[str, Any]) -> tuple[Any, float, bool, dict[str, Any]]:
+    def _press(self, buttons: tuple[int, ...], obs: Any, info: dict[str, Any]
+               ) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         total = 0.0
-        for button in (1, 2):
+        for button in buttons:
             obs, reward, terminated, truncated, info = self.env.step(button)
             total += float(reward)
             if terminated or truncated:
-                return obs, total, True, info
-        return obs, total, False, info
+                return obs, total, terminated, truncated, info
+        return obs, total, False, False, info
