@@ -103,6 +103,8 @@ def test_short_atari_run_end_to_end(tmp_path, capsys):
         (["train", "--steps", "-5"], "--steps"),
         (["train", "--net", "resnet"], "--net"),
         (["train", "--env", "ALE/Pong-v5", "--agent", "qlearning"], "gridworld"),
+        (["train", "--env", "gridworld/maze", "--preset", "fast"], "for atari games"),
+        (["train", "--preset", "turbo"], "--preset"),
         (["frobnicate"], "frobnicate"),
     ],
 )

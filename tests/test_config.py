@@ -172,3 +172,42 @@ def test_linear_epsilon_without_duration_is_final_value() -> None:
 
 def test_parse_value_is_public_for_the_cli() -> None:
     assert config_module.parse_value("x", int, "2e3") == 2000
+
+
+def test_the_fast_preset_sets_its_recipe_and_overrides_still_win():
+    from agents.config import PRESETS, dqn_config_for
+
+    fast = dqn_config_for("atari", "fast")
+    assert (fast.network, fast.double, fast.dueling, fast.n_step) == ("cnn", True, True, 3)
+    assert (fast.buffer_size, fast.train_frequency, fast.target_network_frequency) == (100_000, 2, 2_000)
+    assert dqn_config_for("atari", "fast", n_step=5).n_step == 5
+    assert dqn_config_for("atari").n_step == 1  # the Nature defaults are untouched
+    assert set(PRESETS) == {"fast"}
+
+
+@pytest.mark.parametrize(("kind", "preset", "message"), [
+    ("atari", "turbo", "unknown preset 'turbo' \\(choose fast\\)"),
+    ("gridworld", "fast", "preset 'fast' is for atari games, not a gridworld"),
+])
+def test_a_preset_that_does_not_apply_is_a_one_line_error(kind, preset, message):
+    from agents.config import dqn_config_for
+
+    with pytest.raises(ConfigError, match=message):
+        dqn_config_for(kind, preset)
+
+
+def test_resuming_with_the_same_preset_is_accepted_and_a_changed_one_refused():
+    import argparse
+
+    from agents.config import dqn_config_for
+    from app.headless import check_resume_flags
+
+    class Saved:
+        kind = "dqn"
+        config = dqn_config_for("atari", "fast")
+
+    args = argparse.Namespace(env=None, agent=None, net=None, double=None, dueling=None, overrides=[], preset="fast")
+    check_resume_flags(args, Saved(), "ALE/Pong-v5")
+    Saved.config = dqn_config_for("atari")
+    with pytest.raises(ConfigError, match="--preset fast"):
+        check_resume_flags(args, Saved(), "ALE/Pong-v5")
