@@ -128,7 +128,7 @@ def test_map_text_stands_in_for_a_vanished_file(tmp_path):
     [
         ("ALE/Pongg-v5", "ALE/Pong-v5"),
         ("ALE/pong-v5", "ALE/Pong-v5"),
-        ("PongNoFrameskip-v4", "ALE/Pong-v5"),
+        ("PongDeterministic-v4", "ALE/Pong-v5"),
         ("ALE/space-invaders-v5", "ALE/SpaceInvaders-v5"),
         ("gridworld/four-room", "gridworld/four-rooms"),
         ("gridworld/maz", "gridworld/maze"),
@@ -144,3 +144,12 @@ def test_unknown_id_without_a_close_match_says_where_to_look():
     with pytest.raises(UnknownEnvError, match=r"^unknown environment 'xyzzy'; run 'dqn-arcade envs'"):
         make_env("xyzzy")
     assert suggestions("xyzzy") == []
+
+
+def test_noframeskip_v4_ids_are_atari_games_now():
+    from agents.envs.registry import env_kind, make_env
+
+    assert env_kind("PongNoFrameskip-v4") == "atari"
+    env = make_env("PongNoFrameskip-v4", render_mode=None)
+    assert env.observation_space.shape == (4, 84, 84)
+    env.close()
