@@ -38,6 +38,7 @@ import torch
 from agents.config import dqn_config_for
 from agents.envs.atari import NOFRAMESKIP_V4, is_atari_id
 from agents.errors import CheckpointError
+from agents.save_members import read_capped
 
 SB3_DATA = "data"
 SB3_POLICY = "policy.pth"
@@ -84,7 +85,7 @@ def import_model(path: Path, kind: str, *, env_id: str | None, device: str, env_
     if kind == "sb3":
         with zipfile.ZipFile(path) as archive:
             data = _sb3_data(path, archive)
-            state = _state_dict(path, _read(path, archive, SB3_POLICY, WEIGHTS_LIMIT), SB3_POLICY)
+            state = _state_dict(path, read_capped(archive, SB3_POLICY, WEIGHTS_LIMIT), SB3_POLICY)
         online, target = (_mapped(path, state, f"{prefix}.", _SB3_LAYERS) for prefix in ("q_net", "q_net_target"))
         expected = {f"{p}.{layer}.{t}" for p in ("q_net", "q_net_target") for layer in _SB3_LAYERS
                     for t in ("weight", "bias")}
@@ -104,20 +105,10 @@ def import_model(path: Path, kind: str, *, env_id: str | None, device: str, env_
     return agent, env_id, notice
 
 
-def _read(path: Path, archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    info = archive.getinfo(name)
-    if info.file_size > limit:
-        raise CheckpointError(f"{path}: {name} declares {info.file_size:,} bytes, more than a DQN model can need")
-    data = archive.read(info)
-    if len(data) > limit:
-        raise CheckpointError(f"{path}: {name} is larger than it declares")
-    return data
-
-
 def _sb3_data(path: Path, archive: zipfile.ZipFile) -> dict[str, Any]:
     """The plain values of SB3's `data` (its ":serialized:" pickles are dropped unread)."""
     try:
-        data = json.loads(_read(path, archive, SB3_DATA, DATA_LIMIT))
+        data = json.loads(read_capped(archive, SB3_DATA, DATA_LIMIT))
     except (ValueError, RecursionError):
         raise CheckpointError(f"{path}: its 'data' member is not JSON (not a Stable-Baselines3 save?)") from None
     if not isinstance(data, dict):
