@@ -71,6 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="config overrides for every agent this run trains (after the family's defaults)")
     parser.add_argument("--pong", action="store_true", help="run the Pong race instead of the gridworlds")
     parser.add_argument("--pong-net", default=None, choices=NETWORKS, help="Pong network (default: the preset's)")
+    parser.add_argument("--pong-env", default=PONG_ID,
+                        help="Pong game id: ALE/Pong-v5 (sticky actions, Machado et al. 2018) or PongNoFrameskip-v4 "
+                             "(deterministic, the setting of CleanRL's and Lapan's Pong curves) (default: %(default)s)")
     parser.add_argument("--pong-preset", default="fast", help="Pong recipe (agents.config.PRESETS)")
     parser.add_argument("--run-dir", default="~/.cache/dqn-arcade/pong-run",
                         help="Pong: where the run's saves (with replay), curve JSON and PNG go; an existing run there "
@@ -131,7 +134,7 @@ def settings_of(args: argparse.Namespace, device: str) -> dict:
               "overrides": " ".join(args.overrides) or "none", "python": platform.python_version(),
               "torch": torch.__version__, "cpus": os.cpu_count(), "load_average_1min": round(os.getloadavg()[0], 2)}
     if args.pong:
-        return {"env": PONG_ID, "net": args.pong_net, "target": args.pong_target, "window": PONG_WINDOW,
+        return {"env": args.pong_env, "net": args.pong_net, "target": args.pong_target, "window": PONG_WINDOW,
                 "max_steps": args.max_steps, "max_minutes": args.max_minutes, **common}
     # The epsilon schedule follows the config's total_timesteps, not --steps: the step limit is only a cut-off.
     schedule = dqn_config_for("gridworld").total_timesteps
@@ -387,23 +390,24 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
     run_file, final_file = folder / "pong-run.dqn", folder / "pong-agent.dqn"
     resumed_step = None
     if run_file.exists():
-        agent = load_agent(run_file, device=device, with_replay=True).agent
+        loaded = load_agent(run_file, device=device, with_replay=True)
+        agent, args.pong_env = loaded.agent, loaded.env_id  # a resume plays the game the run began on
         resumed_step = agent.step_count
         print(f"resuming {run_file} at step {agent.step_count:,} (replay {len(agent.replay):,})", file=sys.stderr)
     else:
-        probe = make_env(PONG_ID, render_mode=None)
+        probe = make_env(args.pong_env, render_mode=None)
         spec = AgentSpec("dqn", args.pong_net, overrides=tuple(args.overrides), preset=args.pong_preset)
-        agent = create_agent(describe_env(PONG_ID, probe), spec, device=device, seed=args.seed)
+        agent = create_agent(describe_env(args.pong_env, probe), spec, device=device, seed=args.seed)
         probe.close()
     recipe = f"preset {args.pong_preset}, {agent.config.network}, {getattr(agent, 'precision', 'fp32')}"
-    log = PongLog(folder, {"env": PONG_ID, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
+    log = PongLog(folder, {"env": args.pong_env, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
                            "torch": torch.__version__, "threads": torch.get_num_threads()}, resumed_step)
     returns: deque[float] = deque(log.returns()[-PONG_WINDOW:], maxlen=PONG_WINDOW)
     best = None
     for i in range(len(log.returns())):  # the same partial-window rule as during the run
         best = _best_mean(deque(log.returns()[max(0, i + 1 - PONG_WINDOW):i + 1], maxlen=PONG_WINDOW), best)
     session_seed = args.seed + len(log.data["sessions"]) - 1  # a resumed session does not replay the first's games
-    env = make_env(PONG_ID, render_mode=None, seed=session_seed)
+    env = make_env(args.pong_env, render_mode=None, seed=session_seed)
     stopped_by = "max_steps"
     before = log.seconds_before
     start = time.perf_counter()
@@ -424,8 +428,8 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
                 log.write(now - start, agent.step_count)
                 last_report = now
             if now - last_save > 60 * args.save_minutes:
-                save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
-                save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
+                save_agent(run_file, agent, env_id=args.pong_env, include_replay=True)
+                save_agent(final_file, agent, env_id=args.pong_env, policy_only=True)
                 log.saved(agent.step_count, before + now - start)
                 log.write(now - start, agent.step_count)
                 last_save = time.perf_counter()
@@ -435,11 +439,11 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
     except KeyboardInterrupt:
         stopped_by = "interrupted"  # still report what the run reached: a long run is worth its partial figures
     seconds = time.perf_counter() - start
-    save_agent(final_file, agent, env_id=PONG_ID, policy_only=True)
+    save_agent(final_file, agent, env_id=args.pong_env, policy_only=True)
     if stopped_by == "target":
         log.data["finished"] = True  # a rerun must not resume an older save and overwrite the agent that made it
     else:  # keep what a later resume needs
-        save_agent(run_file, agent, env_id=PONG_ID, include_replay=True)
+        save_agent(run_file, agent, env_id=args.pong_env, include_replay=True)
         log.saved(agent.step_count, before + seconds)
     log.write(seconds, agent.step_count)
     env.close()
