@@ -16,6 +16,9 @@ from agents.errors import ArcadeError, ConfigError, UnknownEnvError
 
 PROG = "dqn-arcade"
 DEFAULT_ENV = "gridworld/four-rooms"
+GAME_HELP = ("an Atari game's own settings, KEY=VALUE[,KEY=VALUE...] (repeatable): mode and difficulty (the "
+             "game's, as ALE lists them, or default), sticky (repeat-action probability, default 0.25 on ALE/*-v5 "
+             "and 0 on *NoFrameskip-v4), actions=minimal|full; e.g. --game mode=1,difficulty=2,actions=full")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,6 +70,7 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--resume", default=None, metavar="FILE", help="continue training a save")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
                        help="override a config field (repeatable), e.g. --set learning_rate=3e-4")
+    train.add_argument("--game", action="append", default=[], metavar="KEY=VALUE", help=GAME_HELP)
     train.add_argument("--tensorboard", default=None, metavar="DIR", help="write TensorBoard scalars to DIR")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -78,6 +82,9 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--env", default=None,
                           help="the game of an SB3 or CleanRL model whose file name does not say (e.g. "
                                "PongNoFrameskip-v4)")
+    evaluate.add_argument("--game", action="append", default=[], metavar="KEY=VALUE",
+                          help="play the save's game with other settings (default: those it was trained on); "
+                               + GAME_HELP.split(": ", 1)[1])
     evaluate.add_argument("--episodes", type=_positive_int, default=10)
     evaluate.add_argument("--seed", type=int, default=None)
     evaluate.add_argument("--epsilon", type=float, default=None,

@@ -11,13 +11,15 @@ import difflib
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-from agents.errors import UnknownEnvError
+from agents.envs.game_options import MACHADO_STICKY, GameOptions
+from agents.errors import ConfigError, UnknownEnvError
 
 FRAME_STACK = 4
 SCREEN_SIZE = 84
@@ -121,7 +123,61 @@ class LearningSignal(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | None = None) -> gym.Env:
+@dataclass(frozen=True)
+class GameChoices:
+    """The modes and difficulties one game's ROM offers, as ALE lists them (Machado et al. 2018, Table 8)."""
+
+    modes: tuple[int, ...]
+    difficulties: tuple[int, ...]
+
+
+def game_choices(env_id: str) -> GameChoices:
+    """ALE's available modes and difficulties of the game `env_id` names (v5 or NoFrameskip-v4)."""
+    check_ale_id(env_id)
+    return _rom_choices(gym.spec(env_id).kwargs["game"])
+
+
+@functools.cache
+def _rom_choices(game: str) -> GameChoices:
+    """Read from the ROM itself (about 0.1 s, once per game): the emulator is loaded, not the gymnasium env."""
+    import ale_py
+    from ale_py import roms
+
+    ale = ale_py.ALEInterface()
+    ale.setLoggerMode(ale_py.LoggerMode.Error)
+    ale.loadROM(roms.get_rom_path(game))
+    return GameChoices(tuple(int(m) for m in ale.getAvailableModes()),
+                       tuple(int(d) for d in ale.getAvailableDifficulties()))
+
+
+def default_sticky(env_id: str) -> float:
+    """0.25 for `ALE/<Game>-v5` (Machado et al. 2018); 0 for `<Game>NoFrameskip-v4`, as SB3 and CleanRL trained."""
+    return 0.0 if NOFRAMESKIP_V4.fullmatch(env_id) else MACHADO_STICKY
+
+
+def resolve_game_options(env_id: str, options: GameOptions | None) -> GameOptions:
+    """`options` checked against the game's own modes and difficulties, with the id's sticky filled in.
+
+    An unavailable mode or difficulty is a one-line ConfigError listing the valid ones.
+    """
+    options = options or GameOptions()
+    choices = game_choices(env_id)
+    game = _game_name(env_id)
+    for word, value, valid in (("mode", options.mode, choices.modes),
+                               ("difficulty", options.difficulty, choices.difficulties)):
+        if value is not None and value not in valid:
+            plural = "modes" if word == "mode" else "difficulties"
+            raise ConfigError(f"{game} has no {word} {value} (valid {plural}: {', '.join(map(str, valid))})")
+    return options if options.sticky is not None else replace(options, sticky=default_sticky(env_id))
+
+
+def _game_name(env_id: str) -> str:
+    """"ALE/SpaceInvaders-v5", "SpaceInvadersNoFrameskip-v4" -> "SpaceInvaders"."""
+    return re.sub(r"^ALE/|-v5$|NoFrameskip-v4$", "", env_id)
+
+
+def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: int | None = None,
+                   game: GameOptions | None = None) -> gym.Env:
     """An ALE game preprocessed for DQN; obs is (4, 84, 84) uint8.
 
     `ALE/<Game>-v5`: sticky actions kept (Machado et al. 2018). `<Game>NoFrameskip-v4`: the setting of
@@ -130,12 +186,20 @@ def make_atari_env(env_id: str, *, render_mode: str | None = "rgb_array", seed: 
     FireResetEnv does on top of their EpisodicLifeEnv. Both: up to 30 no-op starts, frame skip 4 with max-pooling,
     84x84 greyscale (INTER_AREA), a stack of 4.
 
-    `render()` is the emulator's full-colour frame (210x160 for most games). Games whose action 0 is not
-    NOOP (Backgammon, VideoCheckers) start without random no-ops, which AtariPreprocessing requires.
+    `game` sets the mode, difficulty, sticky-action probability and action set (see GameOptions; checked against
+    the ROM first). `render()` is the emulator's full-colour frame (210x160 for most games). Games whose action 0
+    is not NOOP (Backgammon, VideoCheckers) start without random no-ops, which AtariPreprocessing requires.
     """
     check_ale_id(env_id)
+    options = resolve_game_options(env_id, game)
     v4 = NOFRAMESKIP_V4.fullmatch(env_id) is not None
-    env = gym.make(env_id, render_mode=render_mode) if v4 else gym.make(env_id, frameskip=1, render_mode=render_mode)
+    settings: dict[str, Any] = {"repeat_action_probability": options.sticky,
+                                "full_action_space": options.full_action_space}
+    settings.update({name: value for name, value in (("mode", options.mode), ("difficulty", options.difficulty))
+                     if value is not None})
+    if not v4:
+        settings["frameskip"] = 1
+    env = gym.make(env_id, render_mode=render_mode, **settings)
     meanings = env.unwrapped.get_action_meanings()
     noop_max = NOOP_MAX if meanings[0] == "NOOP" else 0
     env = AtariPreprocessing(env, noop_max=noop_max, frame_skip=FRAME_SKIP, screen_size=SCREEN_SIZE,
