@@ -3,9 +3,13 @@
 A save is a zip archive, so it can be opened and inspected with any zip tool:
 
 - ``meta.json``: the format marker ``"dqn-arcade-save"``, ``format_version``, when it was saved, the
-  environment id (and a map file's text), the agent kind, its config, the observation shape,
-  frame_stack, obs_scale, action names, step and update counts, epsilon, the episode history and the
-  state of every random generator, plus the names of the other members.
+  environment id (and a map file's text, or an Atari game's mode, difficulty, sticky actions and action set
+  as ``game_options``; saves without them load with the id's defaults), the agent kind, its config, the
+  observation shape, frame_stack, obs_scale, action names, step and update counts, epsilon, the episode
+  history and the state of every random generator, plus the names of the other members.
+- ``history.json``: the learning curves beyond the episodes (epsilon and episodes finished by step, TD loss and
+  mean Q by update), downsampled to a few thousand points however long the run (agents.history). Saves made
+  before it have none and open with empty curves.
 - ``weights.safetensors`` (DQN): both networks and the optimizer's tensors in the safetensors format (any tool
   reads it, no pickle involved), Adam's hyperparameters as JSON in its metadata. Saves made before it hold
   ``weights.pt`` (``torch.save``), still read with ``torch.load(weights_only=True)``.
@@ -46,8 +50,10 @@ import torch
 
 from agents.config import DQNConfig, TabularConfig
 from agents.dqn import DQNAgent
+from agents.envs.game_options import GameOptions
 from agents.errors import ArcadeError, CheckpointError
 from agents.foreign_models import foreign_kind, import_model
+from agents.history import HistoryError, TrainingHistory
 from agents.memory_budget import check_fits_memory
 from agents.qlearning import TabularQAgent
 from agents.save_members import (
@@ -73,6 +79,9 @@ LEGACY_WEIGHTS_MEMBER = "weights.pt"
 """Saves before safetensors: torch.save of the three state dicts."""
 Q_TABLE_MEMBER = "q_table.npy"
 REPLAY_MEMBER = "replay.npz"
+HISTORY_MEMBER = "history.json"
+MAX_HISTORY_BYTES = 1 << 20
+"""history.json holds two series of at most HISTORY_POINTS rows of three numbers: about 300 kB at most."""
 
 CONFIG_CLASSES: dict[str, type[DQNConfig] | type[TabularConfig]] = {
     "dqn": DQNConfig, "qlearning": TabularConfig,
@@ -110,6 +119,9 @@ class SaveInfo:
     """The map file's text when env_id is a path to a .txt map (the save opens even if the file moved)."""
     has_replay: bool = False
     """The save holds the replay buffer, so training resumes exactly where it stopped."""
+    game_options: GameOptions | None = None
+    """The Atari game's mode, difficulty, sticky actions and action set it was trained on; None for gridworlds
+    and for saves made before these were stored (which trained on the id's defaults)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,11 @@ class LoadedSave:
     imported_from: str | None = None
     """"sb3" or "cleanrl" for another library's model: saving it writes a new DQN Arcade save, never over it."""
 
+    @property
+    def game_options(self) -> GameOptions | None:
+        """The game settings to rebuild its environment with (see SaveInfo.game_options)."""
+        return self.info.game_options
+
 
 # ------------------------------------------------------------------------------------------------ saving
 
@@ -137,8 +154,12 @@ def save_agent(
     include_replay: bool = False,
     map_text: str | None = None,
     policy_only: bool = False,
+    game_options: GameOptions | None = None,
 ) -> Path:
     """Write `agent` to `path` atomically and return the path.
+
+    `game_options`: the Atari game's settings the agent plays with (EnvDescription.game_options), stored so that
+    loading rebuilds the same game.
 
     `policy_only` keeps the online network alone (no target network, optimizer or replay): the compact file an
     agent ships as; loading it gives target = online and a fresh optimizer.
@@ -152,6 +173,7 @@ def save_agent(
         map_text = _read_map_file(env_id)
     replay = include_replay and agent.kind == "dqn" and not policy_only
     meta = _meta(agent, env_id, map_text, include_replay=replay)
+    meta["game_options"] = game_options.to_json() if game_options is not None else None
     if policy_only and agent.kind == "dqn":
         meta["policy_only"] = True
     try:
@@ -175,6 +197,7 @@ def _read_map_file(env_id: str) -> str | None:
 def _meta(agent: Agent, env_id: str, map_text: str | None, *, include_replay: bool) -> dict[str, Any]:
     """Everything but the arrays, as JSON-able values."""
     members = {"weights": WEIGHTS_MEMBER} if agent.kind == "dqn" else {"q_table": Q_TABLE_MEMBER}
+    members["history"] = HISTORY_MEMBER
     if include_replay:
         members["replay"] = REPLAY_MEMBER
     return {
@@ -204,6 +227,8 @@ def _write_archive(fileobj: IO[bytes], agent: Agent, meta: dict[str, Any], *, in
                    policy_only: bool = False) -> None:
     with zipfile.ZipFile(fileobj, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
         archive.writestr(META_MEMBER, json.dumps(meta, indent=1))
+        history = getattr(agent, "history", None) or TrainingHistory()
+        archive.writestr(HISTORY_MEMBER, json.dumps(history.to_json(), separators=(",", ":")))
         if isinstance(agent, DQNAgent):
             _write_weights(archive, agent, policy_only=policy_only)
             if include_replay:
@@ -357,7 +382,28 @@ def load_agent(path: str | os.PathLike[str], *, device: str = "cpu", with_replay
         else:
             _load_q_table(path, archive, agent)
         _restore_progress(path, meta, agent)
+        agent.history = _load_history(path, archive, meta, agent)
     return LoadedSave(agent=agent, env_id=info.env_id, info=info, map_text=info.map_text, notice=notice)
+
+
+def load_whole(path: str | os.PathLike[str], *, device: str = "cpu", env_hint: str | None = None) -> LoadedSave:
+    """The agent with its replay buffer when the save holds one (so training goes on exactly where it stopped and
+    the replay can be looked at); a replay that cannot come back (too large for this machine's memory, damaged)
+    is left behind with a notice saying why, rather than the agent with it."""
+    path = Path(path)
+    try:
+        has_replay = read_save_info(path).has_replay
+    except CheckpointError:
+        has_replay = False  # load_agent reports what is wrong with the file
+    if not has_replay:
+        return load_agent(path, device=device, env_hint=env_hint)
+    try:
+        return load_agent(path, device=device, env_hint=env_hint, with_replay=True)
+    except CheckpointError as error:
+        loaded = load_agent(path, device=device, env_hint=env_hint)
+        reason = str(error).removeprefix(f"{path}: ")
+        return dataclasses.replace(loaded, notice=f"{path.name}: its replay buffer was left behind ({reason}); "
+                                                  "it refills as the agent trains")
 
 
 @contextlib.contextmanager
@@ -454,7 +500,19 @@ def _info(path: Path, meta: dict[str, Any], archive: zipfile.ZipFile) -> SaveInf
         format_version=meta["format_version"],
         map_text=_field(path, meta, "map_text", str, optional=True),
         has_replay=has_replay,
+        game_options=_game_options(path, meta),
     )
+
+
+def _game_options(path: Path, meta: Mapping[str, Any]) -> GameOptions | None:
+    """meta["game_options"], checked field by field; saves from before it have none (the id's defaults)."""
+    data = meta.get("game_options")
+    if data is None:
+        return None
+    try:
+        return GameOptions.from_json(data)
+    except (ArcadeError, TypeError) as error:
+        raise CheckpointError(f"{path}: corrupt save (game_options: {_one_line(error)})") from None
 
 
 def _field(path: Path, meta: Mapping[str, Any], name: str, kind: type, *, optional: bool = False) -> Any:
@@ -713,6 +771,19 @@ def _restore_progress(path: Path, meta: dict[str, Any], agent: Agent) -> None:
     except (KeyError, TypeError, ValueError, RuntimeError, OverflowError) as error:
         raise CheckpointError(f"{path}: corrupt save (bad random generator state: "
                               f"{_one_line(error)})") from None
+
+
+def _load_history(path: Path, archive: zipfile.ZipFile, meta: dict[str, Any], agent: Agent) -> TrainingHistory:
+    """The saved learning curves, checked like every member; a save from before them has none (empty curves)."""
+    if "history" not in meta["members"]:
+        return TrainingHistory()
+    data = read_capped(archive, HISTORY_MEMBER, MAX_HISTORY_BYTES)
+    try:
+        return TrainingHistory.from_json(json.loads(data.decode("utf-8")), step_count=agent.step_count,
+                                         episodes=len(agent.episodes))
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:  # HistoryError is a ValueError
+        detail = _one_line(error) if isinstance(error, HistoryError) else "not JSON"
+        raise CheckpointError(f"{path}: corrupt save ({HISTORY_MEMBER}: {detail})") from None
 
 
 def _name(text: str) -> str:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from agents.config import DQNConfig, linear_epsilon
+from agents.history import TrainingHistory
 from agents.networks import QOutput, build_q_network, use_channels_last
 from agents.precision import autocast, resolve_layout, resolve_precision
 from agents.replay import ReplayBuffer
@@ -76,6 +77,8 @@ class DQNAgent:
         self.update_count = 0
         self.episodes: list[EpisodeStats] = []
         self.last_update: UpdateStats | None = None
+        self.history = TrainingHistory()
+        """Learning curves beyond the episodes, bounded (saved with the agent; see agents.history)."""
 
     def _network(self) -> nn.Module:
         network = build_q_network(self.config, self.obs_shape, self.n_actions, self.obs_scale).to(self.device)
@@ -150,6 +153,7 @@ class DQNAgent:
             stats = self.update(self.replay.sample(self.config.batch_size))
         if _multiples_crossed(before, self.step_count, self.config.target_network_frequency):
             self.sync_target()
+        self.history.record(self.step_count, self.epsilon, len(self.episodes), stats)
         return stats
 
     def interrupt(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from agents.config import TabularConfig, linear_epsilon
+from agents.history import TrainingHistory
 from agents.types import Batch, EpisodeStats, Evaluation, Transition, UpdateStats
 
 AGENT_CHANNEL = 1
@@ -45,6 +46,8 @@ class TabularQAgent:
         self.update_count = 0
         self.episodes: list[EpisodeStats] = []
         self.last_update: UpdateStats | None = None
+        self.history = TrainingHistory()
+        """Learning curves beyond the episodes, bounded (saved with the agent; see agents.history)."""
 
     def state(self, obs: np.ndarray) -> int:
         """Flat index r * W + c of the agent's cell in one observation."""
@@ -114,6 +117,7 @@ class TabularQAgent:
             actions, rewards = np.asarray(transition.action), np.asarray(transition.reward)
             stats = self._learn_rows(self.states(obs), actions, rewards, next_states,
                                      np.asarray(transition.terminated, dtype=bool))
+        self.history.record(self.step_count, self.epsilon, len(self.episodes), stats)
         return stats
 
     def interrupt(self) -> None:

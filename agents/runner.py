@@ -108,6 +108,11 @@ class StepSnapshot:
     """Set on the last step of an episode."""
     info: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def episodes_finished(self) -> int:
+        """Episodes the agent has finished in its life, this step's included: the one count every view shows."""
+        return self.episode + (self.finished is not None)
+
 
 def run(
     env: gym.Env,

@@ -260,7 +260,7 @@ def test_training_curves_grow(qtbot, description: EnvDescription) -> None:
     np.testing.assert_array_equal(returns_x[:3], [100, 200, 300])
     _, average = panel.curve_data("average")
     assert average[-1] == pytest.approx(returns_y[-20:].mean())
-    assert panel.episodes_label.text() == "699 episodes · step 69,900"
+    assert panel.episodes_label.text() == "3 episodes · step 69,900"  # the snapshot's lifetime count, as the status bar
     panel.reset(description, "dqn", "cnn")
     assert panel.curve_lengths()["loss"] == 0
 

@@ -283,6 +283,9 @@ class ReplayPanel(QWidget):
     def _show_fill(self, summary: ReplaySummary) -> None:
         self.fill.setRange(0, max(1, summary.capacity))
         self.fill.setValue(min(summary.size, summary.capacity))
+        if summary.size == 0:  # a new agent, or a save that was made without its replay
+            self.fill_label.setText(f"empty (0 / {summary.capacity:,}): it fills as the agent trains")
+            return
         self.fill_label.setText(f"{summary.size:,} / {summary.capacity:,} transitions · "
                                 f"{_megabytes(summary.nbytes)}")
 
