@@ -454,8 +454,11 @@ def test_make_env_of_a_missing_txt_path_uses_map_text(tmp_path: Path) -> None:
     assert env.shortest_path_length() == 6
 
 
-def test_make_env_prefers_an_existing_file_over_map_text(tmp_path: Path) -> None:
+def test_make_env_plays_the_saved_map_text_over_a_changed_file_or_built_in_map(tmp_path: Path) -> None:
     path = tmp_path / "here.txt"
     path.write_text("#####\n#S.G#\n#####\n")
-    env = make_env(str(path), map_text=SMALL)
-    assert (env.grid.height, env.grid.width) == (3, 5)
+    saved = make_env(str(path), map_text=SMALL)  # the map the save was trained on (edited in the window, say)
+    assert saved.grid.walls.shape == make_env(str(path.with_name("gone.txt")), map_text=SMALL).grid.walls.shape
+    assert (saved.grid.height, saved.grid.width) != (3, 5)
+    assert make_env("gridworld/four-rooms", map_text=SMALL).grid.walls.shape == saved.grid.walls.shape
+    assert (make_env(str(path)).grid.height, make_env(str(path)).grid.width) == (3, 5)  # no save: the file

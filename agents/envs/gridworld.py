@@ -2,12 +2,18 @@
 
 Map characters: `#` wall, `.` floor, `S` start (exactly one), `G` goal (+1, ends the episode),
 `L` lava (-1, ends the episode). Every step costs 0.01. Lines starting with `;` are comments.
+
+A map can also change while an agent plays it (the window's map editor): `with_cells` paints cells and checks
+the result with the rules a map file is read by, `map_to_text` writes the map back in this format, and
+`GridWorldEnv.set_map` swaps the running map for one of the same size.
 """
 
 from __future__ import annotations
 
+import operator
 import os
 from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +32,11 @@ LAVA_REWARD = -1.0
 ACTION_NAMES = ("UP", "RIGHT", "DOWN", "LEFT")
 MOVES = ((-1, 0), (0, 1), (1, 0), (0, -1))
 MAP_CHARACTERS = "#.SGL"
+CELL_NAMES = {"#": "wall", ".": "floor", "S": "start", "G": "goal", "L": "lava"}
 CELL_PIXELS = 32
+NO_START = "no start: the map needs exactly one S"
+NO_GOAL = "no goal: the map needs at least one G"
+ONE_START = "the map needs exactly one S"
 
 Position = tuple[int, int]
 
@@ -41,6 +51,8 @@ class GridMap:
     lava: np.ndarray
     start: Position
     source: str
+    comments: tuple[str, ...] = ()
+    """The map text's comment lines, in order, so a map written back keeps its description."""
 
     @property
     def height(self) -> int:
@@ -84,7 +96,9 @@ def parse_map(text: str, source: str = "<map>", name: str | None = None) -> Grid
                 starts.append((line_no, (r, c)))
     grid = np.array([list(row) for _, row in rows])
     _check_starts_and_goals(starts, grid, source)
-    return GridMap(name or Path(source).stem, grid == "#", grid == "G", grid == "L", starts[0][1], source)
+    comments = tuple(line for line in text.splitlines() if line.lstrip().startswith(";"))
+    return GridMap(name or Path(source).stem, grid == "#", grid == "G", grid == "L", starts[0][1], source,
+                   comments)
 
 
 def _map_rows(text: str, source: str) -> list[tuple[int, str]]:
@@ -105,12 +119,12 @@ def _map_rows(text: str, source: str) -> list[tuple[int, str]]:
 
 def _check_starts_and_goals(starts: list[tuple[int, Position]], grid: np.ndarray, source: str) -> None:
     if not starts:
-        raise MapError(f"{source}:1: no start: the map needs exactly one S")
+        raise MapError(f"{source}:1: {NO_START}")
     if len(starts) > 1:
         lines = " and ".join(str(line_no) for line_no, _ in starts[:2])
-        raise MapError(f"{source}:{starts[1][0]}: two starts (lines {lines}): the map needs exactly one S")
+        raise MapError(f"{source}:{starts[1][0]}: two starts (lines {lines}): {ONE_START}")
     if not (grid == "G").any():
-        raise MapError(f"{source}:1: no goal: the map needs at least one G")
+        raise MapError(f"{source}:1: {NO_GOAL}")
 
 
 def load_map(path: str | os.PathLike[str]) -> GridMap:
@@ -133,6 +147,131 @@ def load_map(path: str | os.PathLike[str]) -> GridMap:
     return parse_map(text, source=str(path), name=path.stem)
 
 
+def map_characters(grid: GridMap) -> np.ndarray:
+    """(H, W) array of the map's characters, # . S G L."""
+    chars = np.full(grid.walls.shape, ".", dtype="<U1")
+    chars[grid.walls] = "#"
+    chars[grid.goals] = "G"
+    chars[grid.lava] = "L"
+    chars[grid.start] = "S"
+    return chars
+
+
+def map_to_text(grid: GridMap) -> str:
+    """The map as a map file: its comment lines, then one row of # . S G L per grid row. `parse_map` reads it
+    back to the same cells."""
+    rows = ["".join(row) for row in map_characters(grid)]
+    return "\n".join([*grid.comments, *rows]) + "\n"
+
+
+def with_cells(grid: GridMap, cells: Iterable[tuple[Sequence[int], str]], *, label: str | None = None) -> GridMap:
+    """`grid` with each ((row, column), character) of `cells` painted in order, checked by the rules a map file
+    is read by (exactly one S, at least one G). Any problem is a one-line MapError and `grid` is left as it was;
+    `label` names the edit in that message (default: the cell painted, or how many).
+
+    The characters are taken literally: moving the start means painting the old S as floor and the new cell
+    as S in one call (see `app.map_edit`)."""
+    chars = map_characters(grid)
+    painted = [_checked_cell(grid, cell, char) for cell, char in cells]
+    for (row, col), char in painted:
+        chars[row, col] = char
+    problem = _start_and_goal_problem(chars)
+    if problem is not None:
+        raise MapError(f"cannot paint {label or _describe(painted)}: {problem}")
+    (start,) = np.argwhere(chars == "S")
+    return GridMap(grid.name, chars == "#", chars == "G", chars == "L", (int(start[0]), int(start[1])),
+                   grid.source, grid.comments)
+
+
+def _checked_cell(grid: GridMap, cell: Sequence[int], char: str) -> tuple[Position, str]:
+    try:
+        row, col = (operator.index(n) for n in cell)
+    except (TypeError, ValueError):
+        raise MapError(f"cannot paint {char!r} at {cell!r}: a cell is (row, column)") from None
+    if not (0 <= row < grid.height and 0 <= col < grid.width):
+        raise MapError(f"cannot paint row {row + 1}, column {col + 1}: outside the {grid.height} x "
+                       f"{grid.width} map")
+    if not isinstance(char, str) or len(char) != 1 or char not in MAP_CHARACTERS:
+        raise MapError(f"cannot paint {char!r} at row {row + 1}, column {col + 1}: unknown character "
+                       f"(use # . S G L)")
+    return (row, col), char
+
+
+def _start_and_goal_problem(chars: np.ndarray) -> str | None:
+    """What is wrong with the map's starts and goals, in parse_map's words; None if nothing."""
+    starts = np.argwhere(chars == "S")
+    if len(starts) == 0:
+        return NO_START
+    if len(starts) > 1:
+        where = " and ".join(f"row {r + 1}, column {c + 1}" for r, c in starts[:2])
+        return f"two starts ({where}): {ONE_START}"
+    return None if (chars == "G").any() else NO_GOAL
+
+
+def _describe(painted: list[tuple[Position, str]]) -> str:
+    return describe_cell(*painted[0]) if len(painted) == 1 else f"{len(painted)} cells"
+
+
+def describe_cell(position: Position, char: str) -> str:
+    """"a wall at row 2, column 5", "lava at row 1, column 1" (rows and columns counted from 1)."""
+    article = "" if char in ".L" else "a "
+    return f"{article}{CELL_NAMES[char]} at row {position[0] + 1}, column {position[1] + 1}"
+
+
+def save_map(grid: GridMap, path: str | os.PathLike[str]) -> Path:
+    """Write `grid` as a map file, atomically (a failed write leaves any old file whole), and check that it
+    reads back to the same cells. A failure is a one-line MapError."""
+    path = Path(path)
+    text = map_to_text(grid)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise MapError(f"{path}: cannot write the map file ({error.strerror or error})") from None
+    if not same_cells(load_map(path), grid):
+        raise MapError(f"{path}: the written map does not read back to the same cells")
+    return path
+
+
+def same_cells(a: GridMap, b: GridMap) -> bool:
+    """The two maps have the same walls, goals, lava and start."""
+    return a.start == b.start and all(np.array_equal(x, y) for x, y in
+                                      ((a.walls, b.walls), (a.goals, b.goals), (a.lava, b.lava)))
+
+
+def shortest_path_length(grid: GridMap) -> int | None:
+    """Steps from start to the nearest goal by breadth-first search around walls and lava; None if none."""
+    distance = {grid.start: 0}
+    frontier = deque([grid.start])
+    while frontier:
+        cell = frontier.popleft()
+        if grid.goals[cell]:
+            return distance[cell]
+        if grid.lava[cell]:
+            continue
+        for action in range(len(MOVES)):
+            nxt = _moved(grid, cell, action)
+            if nxt not in distance:
+                distance[nxt] = distance[cell] + 1
+                frontier.append(nxt)
+    return None
+
+
+def _moved(grid: GridMap, position: Position, action: int) -> Position:
+    """Where `action` takes the agent from `position`: a wall or the map's edge keeps it in place."""
+    r, c = position[0] + MOVES[action][0], position[1] + MOVES[action][1]
+    if not (0 <= r < grid.height and 0 <= c < grid.width) or grid.walls[r, c]:
+        return position
+    return (r, c)
+
+
+def _static_planes(grid: GridMap) -> np.ndarray:
+    """The observation's walls, (empty) agent, goals and lava planes."""
+    return np.stack([grid.walls, np.zeros_like(grid.walls), grid.goals, grid.lava]).astype(np.uint8)
+
+
 class GridWorldEnv(gym.Env):
     """A deterministic gridworld; observations are (walls, agent, goals, lava) planes of the map."""
 
@@ -145,12 +284,12 @@ class GridWorldEnv(gym.Env):
         self.render_mode = render_mode
         if max_episode_steps is not None and max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be at least 1, not {max_episode_steps}")
+        self._limit_from_map = max_episode_steps is None
         self.max_episode_steps = 4 * grid.free_cell_count if max_episode_steps is None else max_episode_steps
         self.cell_pixels = CELL_PIXELS
         self.action_space = gym.spaces.Discrete(len(ACTION_NAMES))
         self.observation_space = gym.spaces.Box(0, 1, (4, grid.height, grid.width), np.uint8)
-        planes = [grid.walls, np.zeros_like(grid.walls), grid.goals, grid.lava]
-        self._static = np.stack(planes).astype(np.uint8)
+        self._static = _static_planes(grid)
         self.position: Position = grid.start
         self._steps = 0
         self._start_cells: np.ndarray | None = None
@@ -162,6 +301,25 @@ class GridWorldEnv(gym.Env):
 
     def get_action_meanings(self) -> list[str]:
         return list(ACTION_NAMES)
+
+    def set_map(self, grid: GridMap) -> None:
+        """Play `grid` from now on. It must have the running map's size, so the observation space (and an
+        agent's network) still fit; a time limit taken from the map follows its free cells.
+
+        The episode in progress was played on the old map, so a learner should reset before the next step
+        (`app.training_loop` does). Until then the agent keeps its cell, unless the cell is no longer plain
+        floor: then it stands on S."""
+        if (grid.height, grid.width) != (self.grid.height, self.grid.width):
+            raise MapError(f"{grid.source}:1: a map of {grid.height} x {grid.width} cells cannot replace the "
+                           f"running {self.grid.height} x {self.grid.width} map (the agent's input has that size)")
+        self.grid = grid
+        self._static = _static_planes(grid)
+        self._start_cells = None
+        self._background = None
+        if self._limit_from_map:
+            self.max_episode_steps = 4 * grid.free_cell_count
+        if grid.walls[self.position] or grid.goals[self.position] or grid.lava[self.position]:
+            self.position = grid.start
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -196,10 +354,7 @@ class GridWorldEnv(gym.Env):
         return self.observation_at(self.position), reward, terminated, truncated, info
 
     def _moved(self, position: Position, action: int) -> Position:
-        r, c = position[0] + MOVES[action][0], position[1] + MOVES[action][1]
-        if not (0 <= r < self.grid.height and 0 <= c < self.grid.width) or self.grid.walls[r, c]:
-            return position
-        return (r, c)
+        return _moved(self.grid, position, action)
 
     def _info(self) -> dict[str, Any]:
         return {"position": self.position, "state": self.state_index(self.position)}
@@ -223,20 +378,7 @@ class GridWorldEnv(gym.Env):
 
     def shortest_path_length(self) -> int | None:
         """Steps from start to the nearest goal by breadth-first search around walls and lava."""
-        distance = {self.grid.start: 0}
-        frontier = deque([self.grid.start])
-        while frontier:
-            cell = frontier.popleft()
-            if self.grid.goals[cell]:
-                return distance[cell]
-            if self.grid.lava[cell]:
-                continue
-            for action in range(len(MOVES)):
-                nxt = self._moved(cell, action)
-                if nxt not in distance:
-                    distance[nxt] = distance[cell] + 1
-                    frontier.append(nxt)
-        return None
+        return shortest_path_length(self.grid)
 
     def render(self) -> np.ndarray | None:
         """(H * cell_pixels, W * cell_pixels, 3) uint8 picture; drawn off-screen, so no window or display."""
