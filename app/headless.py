@@ -17,11 +17,20 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import load_agent, read_save_info, save_agent
 from agents.config import PRESETS, apply_overrides
-from agents.envs.registry import describe_env, env_kind, list_env_ids, make_env
+from agents.envs.atari import resolve_game_options
+from agents.envs.game_options import GameOptions, parse_game_fields, parse_game_options
+from agents.envs.registry import (
+    check_actions_fit,
+    check_no_game_options,
+    describe_env,
+    env_kind,
+    list_env_ids,
+    make_env,
+)
 from agents.errors import ConfigError
-from agents.factory import AgentSpec, create_agent, resolve_device
+from agents.factory import AgentSpec, create_agent, default_network, resolve_device
 from agents.runner import Mode, RunSettings, evaluation_epsilon, run
 from agents.types import EpisodeStats, UpdateStats
 from agents.vector_runner import SyncEnvs, run_vector
@@ -34,24 +43,31 @@ def train(args: argparse.Namespace) -> int:
     """Train until `--steps` total steps, saving periodically, at the end, and on Ctrl-C."""
     device = resolve_device(args.device)
     agent, env_id, map_text = _agent_to_train(args, device)
+    game = _game_to_train(args, env_id)
     target = args.steps or agent.config.total_timesteps
     save_path = Path(args.save) if args.save else _default_save_path(env_id, agent)
     save_every = args.save_every or max(target // 10, 1000)
     progress = _Progress(agent, target, quiet=args.quiet, tensorboard_dir=args.tensorboard)
     next_save = agent.step_count + save_every
+
+    def save() -> None:
+        save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text,
+                   game_options=game)
+
     try:
-        for steps, finished, update in training_steps(agent, env_id, map_text, args.num_envs, args.seed, target):
+        for steps, finished, update in training_steps(agent, env_id, map_text, args.num_envs, args.seed, target,
+                                                      game=game):
             progress.record(steps, finished, update)
             if steps >= next_save:
-                save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+                save()
                 next_save = steps + save_every
     except KeyboardInterrupt:
         progress.close()
-        save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+        save()
         print(f"interrupted at step {agent.step_count:,}; saved {save_path}", file=sys.stderr)
         return 130
     progress.close()
-    save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text)
+    save()
     print(f"trained {agent.step_count:,} steps in {progress.elapsed():.0f} s; saved {save_path}")
     return 0
 
@@ -60,27 +76,45 @@ def _agent_to_train(args: argparse.Namespace, device: str):
     """A fresh agent, or the one in `--resume` (whose config and environment are kept)."""
     if args.resume:
         loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs, env_id=args.env)
-        check_resume_flags(args, loaded.agent, loaded.env_id)
+        check_resume_flags(args, loaded.agent, loaded.env_id, game_options=loaded.game_options)
         if loaded.notice:
             print(loaded.notice, file=sys.stderr)
         return loaded.agent, loaded.env_id, loaded.map_text
     env_id = args.env or DEFAULT_ENV
-    env = make_env(env_id, render_mode=None)
-    description = describe_env(env_id, env)
+    game = _asked_game(args)
+    env = make_env(env_id, render_mode=None, game=game)
+    description = describe_env(env_id, env, game)
     env.close()
     steps = [f"total_timesteps={args.steps}"] if args.steps else []
-    # Headless gridworld training defaults to the MLP: the network benchmarks/learning.py --seeds 10 shows
-    # solving every built-in map (README, Learning). The window keeps attention for its attention panel.
-    network = args.net or ("mlp" if description.kind == "gridworld" else None)
+    # On Atari no network is asked for: a preset's choice (fast: the CNN) or the config's attention applies.
+    network = args.net or (default_network("gridworld") if description.kind == "gridworld" else None)
     spec = AgentSpec(args.agent or "dqn", network, args.double, args.dueling, tuple([*steps, *args.overrides]),
                      preset=getattr(args, "preset", None))
     agent = create_agent(description, spec, device=device, seed=args.seed, num_envs=args.num_envs)
     return agent, env_id, _map_text(env_id)
 
 
-def check_resume_flags(args: argparse.Namespace, agent, env_id: str) -> None:
+def _asked_game(args: argparse.Namespace) -> GameOptions | None:
+    """`--game KEY=VALUE,...` (repeatable), or None when not given."""
+    texts = getattr(args, "game", None) or []
+    return parse_game_options(texts) if texts else None
+
+
+def _game_to_train(args: argparse.Namespace, env_id: str) -> GameOptions | None:
+    """The game settings of the run, every one named so the save stores them: the save's when resuming
+    (check_resume_flags made `--game` agree with them), else `--game`'s."""
+    return _resolved_game(env_id, read_save_info(args.resume).game_options if args.resume else _asked_game(args))
+
+
+def _resolved_game(env_id: str, game: GameOptions | None) -> GameOptions | None:
+    """Atari: checked against the game's modes and difficulties, sticky filled in; a gridworld's as given."""
+    return resolve_game_options(env_id, game) if env_kind(env_id) == "atari" else game
+
+
+def check_resume_flags(args: argparse.Namespace, agent, env_id: str, *,
+                       game_options: GameOptions | None = None) -> None:
     """Users re-run their training command with `--resume FILE` added: flags that agree with the save are fine,
-    a flag that conflicts with it is refused with the field and both values."""
+    a flag that conflicts with it is refused with the field and both values (`game_options`: the save's)."""
     def conflict(flag: str, field: str, saved: object) -> ConfigError:
         return ConfigError(f"{flag} conflicts with the save's {field} {saved} (--resume keeps the save's settings; "
                            f"drop the flag or start a new run)")
@@ -110,6 +144,27 @@ def check_resume_flags(args: argparse.Namespace, agent, env_id: str) -> None:
         if getattr(asked, field.name) != getattr(config, field.name):
             raise conflict(f"--set {field.name}={getattr(asked, field.name)}", field.name,
                            getattr(config, field.name))
+    game_conflict = _game_conflict(getattr(args, "game", None) or [], env_id, game_options)
+    if game_conflict is not None:
+        raise conflict(*game_conflict)
+
+
+def _game_conflict(texts: list[str], env_id: str, saved_options: GameOptions | None) -> tuple[str, str, str] | None:
+    """(flag, field, the save's value) of the first `--game` setting that differs from the save's, or None."""
+    asked = parse_game_fields(texts)
+    if not asked:
+        return None
+    if env_kind(env_id) != "atari":
+        check_no_game_options(env_id, GameOptions(**asked))
+    saved = _resolved_game(env_id, saved_options) or GameOptions()
+    wanted, kept = _game_texts(_resolved_game(env_id, dataclasses.replace(saved, **asked))), _game_texts(saved)
+    return next(((f"--game {key}={value}", key, kept[key]) for key, value in wanted.items() if value != kept[key]),
+                None)
+
+
+def _game_texts(options: GameOptions | None) -> dict[str, str]:
+    """{"mode": "2", "difficulty": "default", "sticky": "0.25", "actions": "full"}."""
+    return dict(item.split("=", 1) for item in (options or GameOptions()).to_text().split(","))
 
 
 def _map_text(env_id: str) -> str | None:
@@ -119,18 +174,22 @@ def _map_text(env_id: str) -> str | None:
     return None
 
 
-def training_steps(agent, env_id: str, map_text: str | None, num_envs: int, seed: int | None, target: int
+def training_steps(agent, env_id: str, map_text: str | None, num_envs: int, seed: int | None, target: int, *,
+                   game: GameOptions | None = None
                    ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
     """(steps so far, episodes just finished, update stats) per loop iteration, single or vectorised,
-    until the agent has trained `target` steps in all."""
+    until the agent has trained `target` steps in all; `game`: an Atari game's settings."""
     if num_envs == 1 or agent.kind == "qlearning":
-        env = make_env(env_id, render_mode=None, seed=seed, map_text=map_text)
+        env = make_env(env_id, render_mode=None, seed=seed, map_text=map_text, game=game)
+        check_actions_fit(agent.action_names, describe_env(env_id, env, game), "the agent")
         settings = RunSettings(mode=Mode.TRAIN, evaluate=False)
         for snap in run(env, agent, settings, max_steps=max(target - agent.step_count, 0), seed=seed):
             yield snap.total_steps, (snap.finished,) if snap.finished else (), snap.update
         env.close()
         return
-    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None, map_text=map_text) for _ in range(num_envs)])
+    envs = SyncEnvs([lambda: make_env(env_id, render_mode=None, map_text=map_text, game=game)
+                     for _ in range(num_envs)])
+    check_actions_fit(agent.action_names, describe_env(env_id, envs.envs[0], game), "the agent")
     for step in run_vector(envs, agent, max_steps=target, seed=seed):
         yield step.total_steps, step.finished, step.update
     envs.close()
@@ -210,7 +269,11 @@ def evaluate(args: argparse.Namespace) -> int:
     loaded = load_agent(args.file, device=resolve_device(args.device), env_id=getattr(args, "env", None))
     if loaded.notice:
         print(loaded.notice, file=sys.stderr)
-    env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text)
+    texts = getattr(args, "game", None) or []  # another mode, difficulty or sticky: a test of generalisation
+    game = parse_game_options(texts, loaded.game_options) if texts else loaded.game_options
+    env = make_env(loaded.env_id, render_mode=None, seed=args.seed, map_text=loaded.map_text, game=game)
+    description = describe_env(loaded.env_id, env, game)
+    check_actions_fit(loaded.agent.action_names, description, str(args.file))
     shortest = env.unwrapped.shortest_path_length() if hasattr(env.unwrapped, "shortest_path_length") else None
     epsilon = evaluation_epsilon(env_kind(loaded.env_id)) if args.epsilon is None else args.epsilon
     if not 0.0 <= epsilon <= 1.0:
@@ -227,6 +290,8 @@ def evaluate(args: argparse.Namespace) -> int:
     has_goal = env_kind(loaded.env_id) == "gridworld"
     report = _evaluation_report(loaded.env_id, episodes, loaded.agent.step_count, has_goal, shortest)
     report["epsilon"] = epsilon
+    if description.game_options is not None:
+        report["game_options"] = description.game_options.to_json()
     print(json.dumps(report) if args.json else _format_report(report))
     return 0
 
@@ -263,6 +328,8 @@ def _evaluation_report(env_id: str, episodes: list[EpisodeStats], trained_steps:
 def _format_report(report: dict) -> str:
     lines = [f"{report['env']}: {report['episodes']} episodes after {report['trained_steps']:,} training steps",
              f"  epsilon {report['epsilon']:g} ({'greedy' if report['epsilon'] == 0 else 'epsilon-greedy'})",
+             *([f"  game: {GameOptions.from_json(report['game_options']).summary()}"]
+               if "game_options" in report else []),
              f"  return {report['mean_return']:.3f} ± {report['std_return']:.3f}, "
              f"length {report['mean_length']:.1f}"]
     if report["success_rate"] is not None:

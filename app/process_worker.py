@@ -240,7 +240,8 @@ class ProcessWorker(WorkerBase):
             self._session_seen = True
             self._last_session_id = max(self._last_session_id, info.session_id)
             self._recovery = ("load", (info.save_path,)) if info.save_path else (
-                "new_session", (info.env_id, AgentSpec(info.agent_kind, info.network, info.double, info.dueling)))
+                "new_session", (info.env_id, AgentSpec(info.agent_kind, info.network, info.double, info.dueling),
+                                info.description.game_options))
         elif name == "saved":
             self._recovery = ("load", (args[0],))
         if name != "status":

@@ -55,3 +55,18 @@ def remember_save(settings: QSettings, path: str) -> list[str]:
     items = [resolved, *[p for p in recent_saves(settings) if p != resolved]][:MAX_RECENT]
     settings.setValue("recent_saves", items)
     return items
+
+
+def remembered_agent(settings: QSettings) -> tuple[str, str | None] | None:
+    """The (kind, network) of the last session's agent, or None (first launch, or an unreadable value)."""
+    kind, network = read_str(settings, "agent_kind"), read_str(settings, "agent_network")
+    if kind not in ("dqn", "qlearning"):
+        return None
+    if kind == "dqn" and network not in ("mlp", "cnn", "attention"):
+        return None
+    return kind, network if kind == "dqn" else None
+
+
+def remember_agent(settings: QSettings, kind: str, network: str | None) -> None:
+    settings.setValue("agent_kind", kind)
+    settings.setValue("agent_network", network or "")

@@ -8,8 +8,6 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from agents.shipped import shipped_agents
 
-FIRST_RUN_HINT = "New here? Agent > Trained agents opens a Pong agent trained on a CPU: watch its Q-values."
-
 
 class TrainedAgentsMenu(QMenu):
     """Lists assets/agents/ each time it opens; choosing an entry calls `open_save(path)`."""

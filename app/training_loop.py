@@ -24,12 +24,14 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from agents.checkpoint import load_agent, save_agent
+from agents.checkpoint import load_whole, save_agent
 from agents.envs.atari import noframeskip_id
-from agents.envs.gridworld import GridWorldEnv, parse_map
-from agents.envs.registry import EnvDescription, describe_env, make_env
+from agents.envs.game_options import GameOptions
+from agents.envs.gridworld import GridWorldEnv, map_to_text, parse_map, same_cells, with_cells
+from agents.envs.registry import EnvDescription, check_actions_fit, describe_env, env_kind, make_env
 from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
+from agents.history import PastCurves, past_curves
 from agents.replay import ReplaySummary
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
@@ -95,6 +97,13 @@ class SessionInfo:
     """The agent's hyperparameters (a frozen dataclass copy)."""
     notice: str | None = None
     """What the user should know about how the agent was opened (e.g. imported from SB3: a fresh optimizer)."""
+    opened_from: str | None = None
+    """The file the agent was opened from (a read-only shipped agent or an imported model too), for the title."""
+    map_text: str | None = None
+    """A gridworld's map as the session started with it, in the map file format (what the map editor starts
+    from; the editor's later edits are not reflected here). None for Atari."""
+    curves: PastCurves | None = None
+    """The agent's learning curves so far (a save's episodes and history), drawn before its first new step."""
 
 
 @dataclass(frozen=True)
@@ -153,6 +162,7 @@ class _Session:
     grid_positions: list[tuple[int, int]] | None = None
     grid_observations: np.ndarray | None = None
     notice: str | None = None
+    opened_from: str | None = None
 
     @property
     def network(self) -> str | None:
@@ -162,16 +172,26 @@ class _Session:
         config = self.agent.config
         return SessionInfo(self.session_id, self.env_id, self.description, self.agent.kind, self.network,
                            getattr(config, "double", None), getattr(config, "dueling", None),
-                           self.save_path, self.agent.step_count, config, self.notice)
+                           self.save_path, self.agent.step_count, config, self.notice,
+                           opened_from=self.opened_from, map_text=self.playing_map_text(),
+                           curves=past_curves(self.agent))
+
+    def playing_map_text(self) -> str | None:
+        grid = getattr(self.env.unwrapped, "grid", None)
+        return map_to_text(grid) if self.description.kind == "gridworld" and grid is not None else None
 
     def replace_env(self, env: gym.Env) -> None:
         self.close()
         self.env, self.recorder, self.broken = env, attach_recorder(env), False
 
-    def close(self) -> None:
+    def close_steps(self) -> None:
+        """End the run over the environment: the next step starts a new one, with a reset."""
         if self.steps is not None:
             self.steps.close()
         self.steps = None
+
+    def close(self) -> None:
+        self.close_steps()
         self.env.close()
 
 
@@ -368,13 +388,38 @@ class TrainingLoop:
     def _on_restart(self) -> None:
         session = self._session
         if session is not None:
-            session.replace_env(self._make_env(session.env_id, session.map_text))
+            session.replace_env(self._make_env(session.env_id, session.map_text, session.description.game_options))
             self._unpublished = None  # a step of the closed env: its picture can no longer be drawn
             self._offer_preview(session)
 
-    def _on_new_session(self, env_id: str, spec: AgentSpec) -> None:
+    def _on_edit_map(self, session_id: int, cells: Sequence[tuple[Sequence[int], str]]) -> None:
+        """Paint cells of the running gridworld (the map editor). The agent keeps its network: the map keeps its
+        size, so the observation's shape is unchanged. The episode in progress was played on the old map and
+        ends here, as on Restart, so the replay gets a seam instead of a transition across the edit."""
+        session = self._session
+        if session is None or session.session_id != session_id:
+            return  # an edit of a session that has been replaced: the editor starts over with the new one
+        env = session.env.unwrapped
+        if not isinstance(env, GridWorldEnv):
+            self._emit("failed", ("edit", f"{session.description.name} has no map to edit"))
+            return
         try:
-            session = self._create_session(env_id, spec)
+            grid = with_cells(env.grid, cells)
+        except ArcadeError as error:
+            self._emit("failed", ("edit", one_line(error)))
+            return
+        if same_cells(grid, env.grid):
+            return  # nothing changed: the episode goes on
+        env.set_map(grid)
+        session.map_text = map_to_text(grid)  # a save from now on carries (and reopens) the edited map
+        session.grid_positions = session.grid_observations = None
+        session.close_steps()
+        self._unpublished = None
+        self._offer_preview(session)
+
+    def _on_new_session(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> None:
+        try:
+            session = self._create_session(env_id, spec, game)
         except Exception as error:  # noqa: BLE001 - any failure leaves the old session running
             log.warning("cannot start %s", env_id, exc_info=not isinstance(error, ArcadeError))
             self._emit("failed", ("session", one_line(error)))
@@ -397,7 +442,8 @@ class TrainingLoop:
             return
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            save_agent(path, session.agent, env_id=session.env_id, map_text=session.map_text)
+            save_agent(path, session.agent, env_id=session.env_id, map_text=session.map_text,
+                       game_options=session.description.game_options)
         except Exception as error:  # noqa: BLE001 - a failed save is reported, training goes on
             log.warning("cannot save %s", path, exc_info=not isinstance(error, ArcadeError))
             self._emit("failed", ("save", one_line(error)))
@@ -409,16 +455,18 @@ class TrainingLoop:
 
     # ------------------------------------------------------------------ sessions
 
-    def _make_env(self, env_id: str, map_text: str | None) -> gym.Env:
-        """The environment for `env_id`; a save's own map text stands in for a map file that moved."""
-        if env_id.endswith(".txt") and not Path(env_id).is_file() and map_text is not None:
+    def _make_env(self, env_id: str, map_text: str | None, game: GameOptions | None = None) -> gym.Env:
+        """The environment for `env_id`. A gridworld session's own map text is its map: a save's (the map the
+        agent trained on, also when the file moved or changed) or the map as edited in the window. `game`: an
+        Atari game's settings."""
+        if map_text is not None and env_kind(env_id) == "gridworld":
             return GridWorldEnv(parse_map(map_text, source=env_id), render_mode="rgb_array")
-        return make_env(env_id, render_mode="rgb_array", seed=self._seed)
+        return make_env(env_id, render_mode="rgb_array", seed=self._seed, game=game)
 
-    def _create_session(self, env_id: str, spec: AgentSpec) -> _Session:
-        env = self._make_env(env_id, None)
+    def _create_session(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> _Session:
+        env = self._make_env(env_id, None, game)
         try:
-            description = describe_env(env_id, env)
+            description = describe_env(env_id, env, game)
             window = WINDOW_ATARI_OVERRIDES if description.kind == "atari" and spec.kind == "dqn" else ()
             agent = create_agent(description, spec, device=self._device, seed=self._seed,
                                  extra_overrides=(*window, *self._agent_overrides.get(spec.kind, ())))
@@ -434,10 +482,11 @@ class TrainingLoop:
         # An SB3 or CleanRL model that does not name its game plays the game open now, as they trained it.
         current = self._session.env_id if self._session is not None else None
         hint = env_hint or (noframeskip_id(current) if current else None)
-        loaded = load_agent(path, device=self._device, env_hint=hint)
-        env = self._make_env(loaded.env_id, loaded.map_text)
+        loaded = load_whole(path, device=self._device, env_hint=hint)  # a replay in the save comes back too
+        env = self._make_env(loaded.env_id, loaded.map_text, loaded.game_options)
         try:
-            description = describe_env(loaded.env_id, env)
+            description = describe_env(loaded.env_id, env, loaded.game_options)
+            check_actions_fit(loaded.agent.action_names, description, Path(path).name)
         except BaseException:
             env.close()
             raise
@@ -445,7 +494,8 @@ class TrainingLoop:
         return _Session(self._session_counter, loaded.env_id, env, loaded.agent, description,
                         map_text=loaded.map_text,
                         save_path=None if loaded.imported_from or is_shipped(path) else str(path),
-                        saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice)
+                        saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice,
+                        opened_from=str(path))
 
     def _start_session(self, session: _Session) -> None:
         if self._session is not None:
@@ -532,7 +582,7 @@ class TrainingLoop:
         session = self._session
         assert session is not None
         if session.broken:
-            session.replace_env(self._make_env(session.env_id, session.map_text))
+            session.replace_env(self._make_env(session.env_id, session.map_text, session.description.game_options))
         if session.steps is None:
             session.steps = run(session.env, session.agent, self.settings)
         forced = self._single_step or self._waits_for_press()

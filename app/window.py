@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QKeySequence, QWindow
 from PySide6.QtWidgets import (
     QApplication,
@@ -37,26 +37,32 @@ from PySide6.QtWidgets import (
 
 from agents.checkpoint import read_save_info
 from agents.envs.atari import noframeskip_id
+from agents.envs.game_options import GameOptions
 from agents.envs.registry import env_kind, list_env_ids
 from agents.errors import ArcadeError
-from agents.factory import AgentSpec, resolve_device
+from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
+from app.game_settings import GameSettings
 from app.game_view import GameView
 from app.keymap import KeyMap
+from app.launch_choices import DEFAULT_ENV, FIRST_RUN_HINT, launch_choice
+from app.map_editor import MapEditor
 from app.panels.attention import AttentionPanel
 from app.panels.q_values import QValuesPanel
 from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
 from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
-from app.settings import app_settings, read_bool, read_str, recent_saves, remember_save
-from app.trained_agents_menu import FIRST_RUN_HINT, TrainedAgentsMenu
+from app.readouts import rate_text
+from app.settings import app_settings, read_bool, recent_saves, remember_agent, remember_save
+from app.trained_agents_menu import TrainedAgentsMenu
 from app.training_loop import MAX_SUB_FRAMES, WINDOW_ATARI_OVERRIDES, SessionInfo, Speed
+from app.unsaved_question import UnsavedQuestion
 from app.view_frame import ViewFrame
+from app.window_layout import WindowLayout
 from app.worker import ThreadWorker, WorkerBase
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENV = "gridworld/four-rooms"
 SAVES_DIR = Path("saves")
 SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
 OPEN_FILTER = ("Agents (*.dqn *.zip *.cleanrl_model);;DQN Arcade saves (*.dqn);;"
@@ -77,18 +83,11 @@ AGENT_CHOICES: tuple[tuple[str, str | None, str], ...] = (
 MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "Train"}
 SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
 FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
-                  "run": "The run stopped", "process": "The training process stopped"}
+                  "run": "The run stopped", "process": "The training process stopped",
+                  "edit": "Cannot edit the map"}
 ATARI_TOOLTIP = ("Atari agents in the window use a {buffer} replay buffer (Nature: 1M) and start learning"
                  " after {starts} steps (Nature: 50,000), so learning begins within a minute of watching.\n"
                  "Train headless (dqn-arcade train) for the paper's settings.")
-
-
-def _remembered_speed(store: QSettings) -> Speed:
-    """The last session's speed; anything unreadable in the settings file means normal."""
-    try:
-        return Speed(read_str(store, "speed", Speed.NORMAL.value))
-    except ValueError:
-        return Speed.NORMAL
 
 
 def atari_tooltip() -> str:
@@ -96,6 +95,16 @@ def atari_tooltip() -> str:
     values = dict(item.split("=", 1) for item in WINDOW_ATARI_OVERRIDES)
     return ATARI_TOOLTIP.format(buffer=f"{int(values['buffer_size']):,}",
                                 starts=f"{int(values['learning_starts']):,}")
+
+
+def session_title(info: SessionInfo, agent_label: str) -> str:
+    """"maze_mlp.dqn[*] — DQN Arcade — Maze — DQN · MLP", as desktop programs name their document; Qt shows
+    the [*] as "*" while the window is marked modified (training not saved)."""
+    source = info.save_path or info.opened_from
+    name = Path(source).name if source else "Untitled"
+    if source and not info.save_path:
+        name += " (read-only)"  # a shipped agent or another library's model: Save asks for a new file
+    return f"{name}[*] — DQN Arcade — {info.description.name} — {agent_label}"
 
 
 def default_save_name(env_id: str, network: str | None, agent_kind: str) -> str:
@@ -122,27 +131,35 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.store = settings if settings is not None else app_settings()
         self.session: SessionInfo | None = None
-        self.spec = agent or AgentSpec()
+        self.launch = launch_choice(self.store, env_id, agent)
+        self.spec = self.launch.spec
         self.keymap: KeyMap | None = None
         self.mode = Mode.TRAIN
-        self.speed = _remembered_speed(self.store)
+        self.speed = self.launch.speed
         self._resume_speed = self.speed if self.speed is not Speed.PAUSED else Speed.NORMAL
         self._after_save: str | None = None
         self._fallback_env = DEFAULT_ENV
         self._skip_close_question = False
         self._shut_down = False
-        self._first_run = not self.store.contains("last_env")
+        self._first_run = self.launch.first_launch
+        self._mode_on_start: Mode | None = None
+        """A mode to switch to when the session being opened starts (a trained agent opens in Agent play)."""
         self._playback: deque[ViewFrame] = deque(maxlen=PLAYBACK_LIMIT)
         """Pictures for the game view, one per refresh: a step's skipped frames, then its own."""
         self.worker = worker or self._make_worker(resolve_device(device), agent_overrides, seed, in_process)
         self.worker.setParent(self)
         self.worker.start()  # the child imports torch while the widgets are built
+        self.unsaved_question = UnsavedQuestion(self, self.worker)
         self._build_views()
         self._build_actions()
         self._build_menus()
         self._build_toolbars()
         self._build_status_bar()
         self._connect_worker()
+        self.game_settings = GameSettings(self)
+        self.map_editor = MapEditor(self, self.game_view, self.worker)
+        self.menuBar().addMenu(self.map_editor.menu)
+        self.window_layout.add_toolbar(self.map_editor.toolbar, self.map_editor.TOOLBAR_AREA)
         self._restore_layout()
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -170,7 +187,8 @@ class MainWindow(QMainWindow):
         self.replay_panel = ReplayPanel()
         self.training_panel = TrainingPanel()
         self.panels = (self.q_values_panel, self.attention_panel, self.replay_panel, self.training_panel)
-        self.docks: dict[str, QDockWidget] = {}
+        self.window_layout = WindowLayout(self, self.store)
+        self.docks: dict[str, QDockWidget] = self.window_layout.docks
         right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
         self._add_dock("Q-values", self.q_values_panel, right,
                        "Q(s, a) of every action for the current state; the greedy action is highlighted.")
@@ -184,13 +202,7 @@ class MainWindow(QMainWindow):
         self.attention_panel.overlay_toggled.connect(self._on_attention_overlay)
 
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
-        dock.setWidget(panel)
-        dock.setToolTip(tip)
-        dock.toggleViewAction().setToolTip(f"Show or hide the {title} panel")
-        self.addDockWidget(area, dock)
-        self.docks[title] = dock
+        self.window_layout.add_dock(title, panel, area, tip)
 
     def _action(self, text: str, tip: str, slot: Callable | None = None, *, shortcut: str | None = None,
                 checkable: bool = False, group: QActionGroup | None = None) -> QAction:
@@ -314,10 +326,12 @@ class MainWindow(QMainWindow):
         self.agent_menu.addSeparator()
         self.agent_menu.addActions([self.double_action, self.dueling_action, self.new_agent_action])
         self.agent_menu.addSeparator()
-        self.trained_menu = TrainedAgentsMenu(self, self.load)
+        self.trained_menu = TrainedAgentsMenu(self, self.open_trained_agent)
         self.agent_menu.addMenu(self.trained_menu)
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([dock.toggleViewAction() for dock in self.docks.values()])
+        self.view_menu.addAction(self._action("Reset layout", "Every panel and toolbar back in its place, at"
+                                              " its default size", self.window_layout.reset))
         self.view_menu.addSeparator()
         self.view_menu.addActions([self.values_action, self.arrows_action, self.attention_action,
                                    self.input_action, self.help_action])
@@ -343,7 +357,7 @@ class MainWindow(QMainWindow):
         self.agent_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         session.addWidget(self.agent_button)
         session.addActions([self.double_action, self.dueling_action])
-        self.addToolBar(session)
+        self.window_layout.add_toolbar(session)
         run = QToolBar("Run", self)
         run.setObjectName("toolbar-run")
         run.addActions(list(self.mode_actions.values()))
@@ -351,7 +365,7 @@ class MainWindow(QMainWindow):
         run.addActions([*self.speed_actions.values(), self.step_action])
         run.addSeparator()
         run.addActions([self.record_action, self.reset_action])
-        self.addToolBar(run)
+        self.window_layout.add_toolbar(run)
         self.toolbars = (session, run)
         self.view_menu.addSeparator()
         self.view_menu.addActions([bar.toggleViewAction() for bar in self.toolbars])
@@ -380,40 +394,16 @@ class MainWindow(QMainWindow):
         self.worker.speed_changed.connect(self._on_speed_changed)
 
     def _restore_layout(self) -> None:
-        geometry, state = self.store.value("geometry"), self.store.value("window_state")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        else:
-            self._default_geometry()
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        else:
-            self._default_dock_sizes()
+        self.window_layout.restore()
         for action, key in ((self.values_action, "show_values"), (self.arrows_action, "show_arrows"),
                             (self.help_action, "show_key_help")):
             action.setChecked(read_bool(self.store, key, action.isChecked()))
-
-    def _default_geometry(self) -> None:
-        """Most of the screen on a first launch: the game and four panels need the room."""
-        screen = self.screen().availableGeometry() if self.screen() is not None else None
-        width, height = (1560, 960) if screen is None else (int(screen.width() * 0.96), int(screen.height() * 0.94))
-        self.resize(min(width, 1800), min(height, 1100))
-
-    def _default_dock_sizes(self) -> None:
-        """Game view largest; the right column as wide as the Q-value bars need; curves wider than replay."""
-        docks = self.docks
-        self.resizeDocks([docks["Q-values"]], [400], Qt.Orientation.Horizontal)
-        self.resizeDocks([docks["Q-values"], docks["Attention"]], [320, 320], Qt.Orientation.Vertical)
-        self.resizeDocks([docks["Training"]], [280], Qt.Orientation.Vertical)
-        half = self.width() // 2
-        self.resizeDocks([docks["Training"], docks["Replay buffer"]], [half + 100, half - 100],
-                         Qt.Orientation.Horizontal)
 
     def _start(self, env_id: str | None, load_path: str | None) -> None:
         self.worker.set_speed(self.speed)
         self._show_speed(self.speed)
         self.mode_actions[Mode.TRAIN].setChecked(True)
-        self._fallback_env = env_id or read_str(self.store, "last_env", DEFAULT_ENV) or DEFAULT_ENV
+        self._fallback_env = self.launch.env_id
         if load_path:
             self.worker.load(str(load_path), env_hint=noframeskip_id(env_id) if env_id else None)
         else:
@@ -429,6 +419,7 @@ class MainWindow(QMainWindow):
         description = info.description
         for panel in self.panels:
             panel.reset(description, info.agent_kind, info.network)
+        self.training_panel.show_history(info.curves, info.step_count)
         self.game_view.clear("Starting…")
         self.keymap = KeyMap.for_env(description.action_names, description.kind)
         self.worker.set_held_action(self.keymap.action())
@@ -436,19 +427,31 @@ class MainWindow(QMainWindow):
         self._update_status_line()
         self._sync_session_widgets(info)
         self.store.setValue("last_env", info.env_id)
+        remember_agent(self.store, info.agent_kind, info.network)
         if info.save_path:
             remember_save(self.store, info.save_path)
+        if self._mode_on_start is not None:
+            self.set_mode(self._mode_on_start)
+            self._mode_on_start = None
+        self._show_session_message(info)
+
+    def _show_session_message(self, info: SessionInfo) -> None:
+        """One message per session start: what went wrong at launch (once, over a running window), how it
+        was opened, the first-launch hint, or simply what runs."""
+        if self.launch.notice is not None:
+            notice, self.launch = self.launch.notice, replace(self.launch, notice=None)
+            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Cannot open the environment", notice))
         if info.notice:
             self.statusBar().showMessage(info.notice, 15000)
-        elif self._first_run and not self.trained_menu.isEmpty() and self.trained_menu.actions()[0].isEnabled():
-            self._first_run = False  # once: the hint points new users at the shipped agents
-            self.statusBar().showMessage(FIRST_RUN_HINT, 30000)
+        elif self._first_run and info.opened_from is None:
+            self._first_run = False  # once: what the first minute shows, and where the trained agents are
+            self.statusBar().showMessage(FIRST_RUN_HINT, 60000)
         else:
-            self.statusBar().showMessage(f"{description.name}: {self._agent_label(info)}", 5000)
+            self.statusBar().showMessage(f"{info.description.name}: {self._agent_label(info)}", 5000)
 
     def _sync_session_widgets(self, info: SessionInfo) -> None:
         """Show the running session in the pickers without triggering them."""
-        self.setWindowTitle(f"DQN Arcade — {info.description.name} — {self._agent_label(info)}")
+        self.setWindowTitle(session_title(info, self._agent_label(info)))
         index = self.env_combo.findText(info.env_id)
         if index < 0:
             index = self.env_combo.count() - 2
@@ -486,6 +489,8 @@ class MainWindow(QMainWindow):
         remember_save(self.store, path)
         if self.session is not None:
             self.session = replace(self.session, save_path=path)
+            self.setWindowTitle(session_title(self.session, self._agent_label(self.session)))
+        self.setWindowModified(False)
         self.statusBar().showMessage(f"Saved {path}", 8000)
         if self._after_save == "close":
             self._skip_close_question = True
@@ -494,6 +499,8 @@ class MainWindow(QMainWindow):
 
     def _on_failed(self, what: str, message: str) -> None:
         self._after_save = None
+        if what == "load":
+            self._mode_on_start = None
         self.statusBar().showMessage(f"{FAILURE_TITLES.get(what, 'Error')}: {message}", 15000)
         if self.session is not None:
             self._sync_session_widgets(self.session)
@@ -532,10 +539,17 @@ class MainWindow(QMainWindow):
             panel.show_frame(frame)
         self._show_stats(frame)
 
-    def _show_stats(self, frame: ViewFrame) -> None:
+    def _show_stats(self, frame: ViewFrame | None = None) -> None:
+        """The status bar's counters (of `frame`, else of the picture on screen); "paused" rather than the
+        last running rate while paused."""
+        frame = frame or self.game_view.frame
+        if frame is None:
+            return
         snap = frame.snapshot
+        rate = rate_text(frame.steps_per_second, self.speed is Speed.PAUSED)
         self.stats_label.setText(f"trained steps {snap.total_steps:,}   ε {snap.epsilon:.3f}   "
-                                 f"episodes {snap.episode:,}   {frame.steps_per_second:,.0f} steps/s")
+                                 f"episodes {snap.episodes_finished:,}   {rate}")
+        self.setWindowModified(self.worker.unsaved_steps() > 0)
 
     # ------------------------------------------------------------------ modes and speed
 
@@ -558,6 +572,8 @@ class MainWindow(QMainWindow):
         self.speed = speed
         self.speed_actions[speed].setChecked(True)
         self._update_status_line()
+        self.training_panel.set_paused(speed is Speed.PAUSED)
+        self._show_stats()
 
     def single_step(self) -> None:
         self.worker.single_step()
@@ -654,17 +670,29 @@ class MainWindow(QMainWindow):
 
     def switch_env(self, env_id: str) -> None:
         """A new agent for `env_id`: same algorithm and network, the family's default switches."""
-        atari = env_kind(env_id) == "atari"
-        kind = "dqn" if atari and self.spec.kind == "qlearning" else self.spec.kind
-        network = self.spec.network if kind == "dqn" else None
-        self._switch(env_id, AgentSpec(kind, network))
+        self._switch(env_id, self._spec_for(env_id))
+
+    def _spec_for(self, env_id: str) -> AgentSpec:
+        """The current algorithm and network in the same family of environments (gridworld or Atari); in the
+        other family its default network (tabular Q-learning has no table for Atari)."""
+        kind = env_kind(env_id)
+        if self.session is not None and self.session.description.kind != kind:
+            return AgentSpec("dqn", default_network(kind))
+        agent_kind = "dqn" if kind == "atari" and self.spec.kind == "qlearning" else self.spec.kind
+        return AgentSpec(agent_kind, self.spec.network if agent_kind == "dqn" else None)
 
     def open_map(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open gridworld map", str(Path("assets/gridworlds")),
-                                              MAP_FILTER)
+        """Ask about unsaved training first, then for the map (a desktop program's order)."""
+        save_first = self._confirm_discard("open another map")
+        path = "" if save_first is None else QFileDialog.getOpenFileName(
+            self, "Open gridworld map", str(Path("assets/gridworlds")), MAP_FILTER)[0]
         if path:
-            self.switch_env(path)
-        elif self.session is not None:
+            self.spec = self._spec_for(path)
+            self.worker.new_session(path, self.spec, save_first=save_first or None)
+            return
+        if save_first:
+            self.worker.save(save_first)  # asked to save: done, even though nothing else was opened
+        if self.session is not None:
             self._sync_session_widgets(self.session)
 
     def _choose_agent(self, kind: str, network: str | None) -> None:
@@ -676,26 +704,22 @@ class MainWindow(QMainWindow):
         dueling = switch.get("dueling", self.dueling_action.isChecked())
         self._switch(self._env_id(), AgentSpec(spec.kind, spec.network, double, dueling))
 
-    def _switch(self, env_id: str, spec: AgentSpec) -> None:
-        """Start env_id with a fresh agent, after asking about an unsaved trained one."""
+    def _switch(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> None:
+        """Start env_id with a fresh agent, after asking about an unsaved trained one; `game`: Atari settings
+        (by default the running game's, when env_id is that game)."""
         save_first = self._confirm_discard("start a new agent")
         if save_first is None:
             if self.session is not None:
                 self._sync_session_widgets(self.session)
             return
         self.spec = spec
-        self.worker.new_session(env_id, spec, save_first=save_first or None)
+        if game is None and self.session is not None and env_id == self.session.env_id:
+            game = self.session.description.game_options  # a new agent keeps the game's settings
+        self.worker.new_session(env_id, spec, save_first=save_first or None, game=game)
 
     def _confirm_discard(self, doing: str) -> str | None:
         """None: cancel. "": go on without saving. A path: save there first."""
-        steps = self.worker.unsaved_steps()
-        if steps == 0:
-            return ""
-        answer = QMessageBox.question(
-            self, "Unsaved agent", f"The agent has {steps:,} training steps that are not saved.\n"
-            f"Save it before you {doing}?",
-            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Save)
+        answer = self.unsaved_question.ask(doing, self.speed)
         if answer == QMessageBox.StandardButton.Discard:
             return ""
         if answer != QMessageBox.StandardButton.Save:
@@ -728,17 +752,29 @@ class MainWindow(QMainWindow):
             self.worker.save(path)
 
     def open_save(self) -> None:
-        SAVES_DIR.mkdir(parents=True, exist_ok=True)
-        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), OPEN_FILTER)
-        if path:
-            self.load(path)
-
-    def load(self, path: str) -> None:
-        """Open a save (asking first about unsaved training); a bad file leaves the current run alone."""
+        """Ask about unsaved training first, then for the file."""
         save_first = self._confirm_discard("open another agent")
         if save_first is None:
             return
+        SAVES_DIR.mkdir(parents=True, exist_ok=True)
+        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), OPEN_FILTER)
+        if path:
+            self.worker.load(path, save_first=save_first or None)
+        elif save_first:
+            self.worker.save(save_first)  # asked to save: done, even though nothing was opened
+
+    def load(self, path: str, *, mode: Mode | None = None) -> None:
+        """Open a save (asking first about unsaved training); a bad file leaves the current run alone.
+        `mode`: who acts once it runs (None: as now)."""
+        save_first = self._confirm_discard("open another agent")
+        if save_first is None:
+            return
+        self._mode_on_start = mode
         self.worker.load(path, save_first=save_first or None)
+
+    def open_trained_agent(self, path: str) -> None:
+        """A shipped agent is for watching: it opens in Agent play (Ctrl+T trains it further)."""
+        self.load(path, mode=Mode.PLAY)
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -788,8 +824,7 @@ class MainWindow(QMainWindow):
             log.error("the training loop did not stop within %d s", STOP_TIMEOUT_MS // 1000)
 
     def _remember_layout(self) -> None:
-        self.store.setValue("geometry", self.saveGeometry())
-        self.store.setValue("window_state", self.saveState())
+        self.window_layout.remember()
         self.store.setValue("speed", self.speed.value)
         self.store.setValue("show_values", self.values_action.isChecked())
         self.store.setValue("show_arrows", self.arrows_action.isChecked())

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from PySide6.QtCore import QObject, QThread, Signal
 
+from agents.envs.game_options import GameOptions
 from agents.factory import AgentSpec
 from agents.runner import Mode
 from app.training_loop import (
@@ -43,8 +44,8 @@ class WorkerBase(QObject):
     saved = Signal(str)
     """Path of a save that was written."""
     failed = Signal(str, str)
-    """(what, one-line message): what is "session", "load", "save", "run" or "process" (the training
-    process died)."""
+    """(what, one-line message): what is "session", "load", "save", "run", "edit" (a map edit the loop
+    rejected) or "process" (the training process died)."""
     speed_changed = Signal(str)
     """The loop changed the speed itself (to paused, after an error)."""
     finished = Signal()
@@ -55,12 +56,15 @@ class WorkerBase(QObject):
     def _send(self, name: str, *args: object) -> None:
         raise NotImplementedError
 
-    def new_session(self, env_id: str, spec: AgentSpec, *, save_first: str | None = None) -> None:
-        """Replace environment and agent; with `save_first`, only after that save succeeded."""
+    def new_session(self, env_id: str, spec: AgentSpec, *, save_first: str | None = None,
+                    game: GameOptions | None = None) -> None:
+        """Replace environment and agent; with `save_first`, only after that save succeeded. `game`: an Atari
+        game's mode, difficulty, sticky actions and action set (None: the id's defaults)."""
+        args = (env_id, spec) if game is None else (env_id, spec, game)
         if save_first:
-            self._send("save", save_first, ("new_session", (env_id, spec)))
+            self._send("save", save_first, ("new_session", args))
         else:
-            self._send("new_session", env_id, spec)
+            self._send("new_session", *args)
 
     def load(self, path: str, *, save_first: str | None = None, env_hint: str | None = None) -> None:
         """Open a save; `env_hint` is the game for a foreign model (SB3, CleanRL) that does not name one."""
@@ -97,6 +101,11 @@ class WorkerBase(QObject):
     def restart(self) -> None:
         """Start a fresh episode (after an error too); the agent is kept."""
         self._send("restart")
+
+    def edit_map(self, session_id: int, cells: Sequence[tuple[tuple[int, int], str]]) -> None:
+        """Paint ((row, column), character) cells of session `session_id`'s gridworld; the agent is kept, the
+        episode in progress ends. A rejected edit comes back as failed("edit", message)."""
+        self._send("edit_map", int(session_id), tuple((tuple(cell), str(char)) for cell, char in cells))
 
     # ------------------------------------------------------------------ life cycle and state
 

@@ -68,12 +68,20 @@ def test_weights_gradients_and_adam_stay_fp32_under_bf16(one_torch_thread: None)
 
 @pytest.mark.parametrize("network", ["cnn", "attention"])
 def test_bf16_updates_track_fp32_ones(one_torch_thread: None, network: str) -> None:
-    """The same seed, batches and network: 30 updates in bf16 stay within a few percent of fp32 (the 1,000-update
-    figure is benchmarks/precision_drift.py's, in the README)."""
+    """The same seed, batches and network: 30 updates in bf16 stay close to fp32 (the 1,000-update figure is
+    benchmarks/precision_drift.py's, in the README). Single updates may differ by a few percent (bf16 keeps 8
+    bits of mantissa; seen: up to 5.2% once in 30 with AMX kernels, 0.5% on average), so each is held to 10%
+    and the run as a whole to 1.5%."""
     full, half = atari_agent(network, "fp32"), atari_agent(network, "bf16")
     probe = batches(1, 16)[0].observations
+    losses_full, losses_half = [], []
     for batch in batches(30):
         loss_full, loss_half = full.update(batch).loss, half.update(batch).loss
-        assert loss_half == pytest.approx(loss_full, rel=0.05, abs=2e-3)
+        assert loss_half == pytest.approx(loss_full, rel=0.10, abs=2e-3)
+        losses_full.append(loss_full)
+        losses_half.append(loss_half)
+    relative = np.abs(np.subtract(losses_half, losses_full)) / np.maximum(np.abs(losses_full), 1e-6)
+    assert relative.mean() <= 0.015
+    assert np.mean(losses_half) == pytest.approx(np.mean(losses_full), rel=0.015)
     q_full, q_half = full.forward(probe).q.numpy(), half.forward(probe).q.numpy()
     assert np.abs(q_full - q_half).max() <= 0.05 * np.abs(q_full).max() + 2e-3

@@ -441,7 +441,7 @@ def test_trained_agents_menu_opens_the_shipped_pong_agent(window, qtbot):
 
 
 def test_a_first_launch_points_at_the_trained_agents(qtbot):
-    from app.trained_agents_menu import FIRST_RUN_HINT
+    from app.launch_choices import FIRST_RUN_HINT
 
     win = open_window(qtbot)  # the fixture's settings folder is new: this is a first launch
     assert win.statusBar().currentMessage() == FIRST_RUN_HINT
