@@ -174,15 +174,20 @@ class MapEditor(QObject):
         self._update_actions()
 
     def _update_actions(self) -> None:
+        """Only a gridworld has a map to edit: on an Atari game the toolbar is not shown at all, and the brushes
+        show only while editing (the game view keeps the room otherwise)."""
         editable = self._model is not None
         self.edit_action.setEnabled(editable)
         for action in self.brush_actions.values():
             action.setEnabled(editable)
+            action.setVisible(editable and self.edit_action.isChecked())
         self.undo_action.setEnabled(editable and self._model.can_undo)
         self.save_map_action.setEnabled(editable)
+        self.toolbar.setVisible(editable)
 
     def _on_edit_toggled(self, on: bool) -> None:
         self._end_stroke()
+        self._update_actions()
         if on:
             self._view.setCursor(Qt.CursorShape.CrossCursor)
             self._show_brush()

@@ -42,6 +42,7 @@ from agents.envs.registry import env_kind, list_env_ids
 from agents.errors import ArcadeError
 from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
+from agents.shipped import is_shipped
 from app.game_settings import GameSettings
 from app.game_view import GameView
 from app.keymap import KeyMap
@@ -405,6 +406,8 @@ class MainWindow(QMainWindow):
         self.mode_actions[Mode.TRAIN].setChecked(True)
         self._fallback_env = self.launch.env_id
         if load_path:
+            if is_shipped(load_path):
+                self._mode_on_start = Mode.PLAY  # a shipped agent is for watching, however it was opened
             self.worker.load(str(load_path), env_hint=noframeskip_id(env_id) if env_id else None)
         else:
             self.worker.new_session(self._fallback_env, self.spec)

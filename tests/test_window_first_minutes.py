@@ -169,6 +169,7 @@ def test_opening_a_trained_agent_on_a_first_launch_shows_no_hint(qtbot):
 
     win = launch_window(qtbot, load_path=str(shipped_agents()[0].path))
     assert win.statusBar().currentMessage() != FIRST_RUN_HINT
+    assert win.mode is Mode.PLAY  # opened from the command line too, a shipped agent is for watching
     close(win)
 
 
