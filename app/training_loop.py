@@ -163,6 +163,8 @@ class _Session:
     grid_observations: np.ndarray | None = None
     notice: str | None = None
     opened_from: str | None = None
+    keep_replay: bool = False
+    """The save it came from held a replay: saving writes it again, so Ctrl+S never drops it from that file."""
 
     @property
     def network(self) -> str | None:
@@ -443,7 +445,7 @@ class TrainingLoop:
         try:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             save_agent(path, session.agent, env_id=session.env_id, map_text=session.map_text,
-                       game_options=session.description.game_options)
+                       game_options=session.description.game_options, include_replay=session.keep_replay)
         except Exception as error:  # noqa: BLE001 - a failed save is reported, training goes on
             log.warning("cannot save %s", path, exc_info=not isinstance(error, ArcadeError))
             self._emit("failed", ("save", one_line(error)))
@@ -495,7 +497,7 @@ class TrainingLoop:
                         map_text=loaded.map_text,
                         save_path=None if loaded.imported_from or is_shipped(path) else str(path),
                         saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice,
-                        opened_from=str(path))
+                        opened_from=str(path), keep_replay=len(getattr(loaded.agent, "replay", ())) > 0)
 
     def _start_session(self, session: _Session) -> None:
         if self._session is not None:
