@@ -16,19 +16,30 @@ import numpy as np
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
-from PySide6.QtCore import QRect, QRectF, Qt  # noqa: E402
-from PySide6.QtGui import QColor, QFont, QFontDatabase, QImage, QPainter, QPaintEvent  # noqa: E402
+from PySide6.QtCore import QRect, Qt  # noqa: E402
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent  # noqa: E402
 from PySide6.QtWidgets import QSizePolicy, QWidget  # noqa: E402
 
+from app.key_help import KeyHelp  # noqa: E402
 from app.qt_image import array_to_qimage  # noqa: E402
 from app.view_frame import ViewFrame  # noqa: E402
+from app.view_layout import MARGIN, ViewLayout, arrange  # noqa: E402
 
 TARGET_SIDE = 600
 """Frames are upscaled by a whole factor to about this many pixels, so the HUD text is readable."""
-HELP_ONE_COLUMN = 8
-"""Key help with more lines than this is laid out in two columns."""
 HUD_FRACTION = 0.045
 """The HUD band is this fraction of the board's height, so its text keeps its size when Qt scales the picture."""
+HEADER_FRACTION = 0.035
+"""The window's header line: font height as a fraction of the view's height, within HEADER_PIXELS."""
+HEADER_PIXELS = (11, 20)
+BACKGROUND = QColor(18, 18, 24)
+ATTENTION_MAX_ALPHA = 210
+ATTENTION_THRESHOLD = 0.02
+"""Focus (1 - normalised entropy) from which the map counts as attending somewhere."""
+ATTENTION_FLOOR = 0.35
+"""Overlay strength at ATTENTION_THRESHOLD: clearly visible as soon as the agent attends somewhere."""
+ATTENTION_FULL = 0.5
+"""Focus at which the overlay reaches full strength (e.g. all weight spread over ~sqrt(N) of N cells)."""
 _ARROW_VECTORS = {"UP": (0.0, -1.0), "DOWN": (0.0, 1.0), "LEFT": (-1.0, 0.0), "RIGHT": (1.0, 0.0)}
 # Perceptually ordered stops (viridis) for V(s), and black-red-yellow (hot) for attention.
 _VALUE_STOPS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float)
@@ -112,14 +123,15 @@ class Compositor:
         self._grid_key: tuple | None = None
         self._grid_layer: pygame.Surface | None = None
 
-    def compose(self, frame: ViewFrame, options: ViewOptions, status: str = "") -> np.ndarray:
+    def compose(self, frame: ViewFrame, options: ViewOptions, status: str = "", *, hud: bool = True) -> np.ndarray:
+        """The picture with its overlays; `hud=False` leaves the HUD band out (the window paints its own)."""
         picture = _base_picture(frame, options)
         factor = scale_factor(*picture.shape[:2])
         size = (picture.shape[1] * factor, picture.shape[0] * factor)
         board = pygame.transform.scale(_surface(picture), size)
         if is_gridworld(frame):
             board.blit(self._grid_overlay(frame, options, size), (0, 0))
-        return _finish(board, frame, options, status)
+        return _finish(board, frame, options, status if hud else None)
 
     def _grid_overlay(self, frame: ViewFrame, options: ViewOptions, size: tuple[int, int]) -> pygame.Surface:
         key = (frame.grid_values, frame.grid_actions, options.values, options.arrows, size)
@@ -131,36 +143,59 @@ class Compositor:
         return self._grid_layer
 
 
-def _finish(board: pygame.Surface, frame: ViewFrame, options: ViewOptions, status: str) -> np.ndarray:
-    """Attention heat on the board, then the board under the HUD band."""
+def _finish(board: pygame.Surface, frame: ViewFrame, options: ViewOptions, status: str | None) -> np.ndarray:
+    """Attention heat on the board, then the board under the HUD band (none when `status` is None)."""
     size = board.get_size()
     if options.attention and frame.snapshot.evaluation is not None:
         attention = frame.snapshot.evaluation.attention
         if attention is not None:
             _draw_attention(board, attention, options.attention_head, smooth=not is_gridworld(frame))
+    if status is None:
+        return _surface_array(board)
     band = hud_height(size[1])
     canvas = pygame.Surface((size[0], size[1] + band))
     canvas.fill((18, 18, 24))
     canvas.blit(board, (0, band))
-    _draw_hud(canvas, band, hud_text(frame, status))
-    data = pygame.image.tobytes(canvas, "RGB")
-    return np.frombuffer(data, np.uint8).reshape(canvas.get_height(), canvas.get_width(), 3).copy()
+    _draw_hud(canvas, band, hud_variants(frame, status))
+    return _surface_array(canvas)
+
+
+def _surface_array(surface: pygame.Surface) -> np.ndarray:
+    data = pygame.image.tobytes(surface, "RGB")
+    return np.frombuffer(data, np.uint8).reshape(surface.get_height(), surface.get_width(), 3).copy()
+
+
+def hud_variants(frame: ViewFrame, status: str = "") -> list[str]:
+    """The HUD line (episode, step, return, mode) from longest to shortest.
+
+    Whoever draws it takes the longest that fits: squeezing or wrapping a long line at a small size broke words
+    apart ("TRA IN", "retum").
+    """
+    snap = frame.snapshot
+    status = status or str(getattr(snap.mode, "value", snap.mode))
+    mode = status.split(" · ")[0]
+    episode, step, ret = snap.episode, snap.episode_step, f"{snap.episode_return:.2f}"
+    return [f"episode {episode}   step {step}   return {ret}   {status}",
+            f"ep {episode} · step {step} · return {ret} · {status}",
+            f"ep {episode} · step {step} · return {ret} · {mode}",
+            f"ep {episode} · step {step} · R {ret} · {mode}",
+            f"R {ret} · {mode}",
+            mode]
 
 
 def hud_text(frame: ViewFrame, status: str = "") -> str:
     """Episode, step, return and mode: the line a person reads to follow the run."""
-    snap = frame.snapshot
-    mode = status or str(getattr(snap.mode, "value", snap.mode))
-    return (f"episode {snap.episode}   step {snap.episode_step}   return {snap.episode_return:.2f}"
-            f"   {mode}")
+    return hud_variants(frame, status)[0]
 
 
 def hud_height(board_height: int) -> int:
     return max(20, round(board_height * HUD_FRACTION))
 
 
-def _draw_hud(canvas: pygame.Surface, band: int, text: str) -> None:
+def _draw_hud(canvas: pygame.Surface, band: int, variants: list[str]) -> None:
     font = _font(band - 4)
+    room = canvas.get_width() - 8
+    text = next((v for v in variants if font.size(v)[0] <= room), variants[-1])
     rendered = font.render(text, True, (235, 235, 235))
     if rendered.get_width() > canvas.get_width() - 8:
         rendered = pygame.transform.smoothscale(
@@ -247,42 +282,70 @@ def _arrow(board: pygame.Surface, centre: tuple[float, float], vector: tuple[flo
     pygame.draw.polygon(board, (255, 255, 255), head)
 
 
-def attention_map(attention: np.ndarray, head: int | None) -> np.ndarray:
-    """The selected head's weights (or the heads' mean), scaled so the strongest cell is 1."""
+def _selected_weights(attention: np.ndarray, head: int | None) -> np.ndarray:
+    """One head's (h, w) weights, or the heads' mean when `head` is None or unknown."""
     weights = np.asarray(attention, dtype=np.float32)
     if weights.ndim == 3:
         weights = weights[head] if head is not None and 0 <= head < weights.shape[0] else weights.mean(axis=0)
+    return weights
+
+
+def attention_map(attention: np.ndarray, head: int | None) -> np.ndarray:
+    """The selected head's weights (or the heads' mean), scaled so the strongest cell is 1."""
+    weights = _selected_weights(attention, head)
     peak = float(np.nanmax(weights)) if weights.size else 0.0
     return np.clip(weights / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(weights)
 
 
 def attention_focus(attention: np.ndarray, head: int | None) -> float:
-    """0 for weights spread evenly (nothing to show), rising to 1 once the peak is 5x the uniform share.
+    """How far the map is from uniform: 1 - H(p) / log N for the N cell weights p (normalised to sum 1).
 
-    Scaling every map to its own peak would paint an untrained network's flat attention as a bright veil.
+    0 for weights spread evenly, 1 for all weight on one cell; k equally weighted cells give 1 - log k / log N.
     """
-    weights = np.asarray(attention, dtype=np.float32)
-    if weights.ndim == 3:
-        weights = weights[head] if head is not None and 0 <= head < weights.shape[0] else weights.mean(axis=0)
+    weights = np.clip(np.nan_to_num(_selected_weights(attention, head).astype(np.float64)), 0.0, None).ravel()
     total = float(weights.sum())
-    if weights.size == 0 or total <= 0:
+    if weights.size < 2 or total <= 0:
         return 0.0
-    ratio = float(weights.max()) / total * weights.size
-    return float(np.clip((ratio - 1.0) / 4.0, 0.0, 1.0))
+    p = weights[weights > 0] / total
+    entropy = float(-(p * np.log(p)).sum())
+    return float(np.clip(1.0 - entropy / math.log(weights.size), 0.0, 1.0))
+
+
+def overlay_strength(focus: float) -> float:
+    """The overlay's opacity factor for a map of this focus.
+
+    strength = ATTENTION_FLOOR * focus / ATTENTION_THRESHOLD                    for focus < ATTENTION_THRESHOLD
+             = ATTENTION_FLOOR + (1 - ATTENTION_FLOOR) * (focus - ATTENTION_THRESHOLD)
+                                 / (ATTENTION_FULL - ATTENTION_THRESHOLD)     up to 1 at ATTENTION_FULL.
+    Near-uniform maps (an untrained network) fade to nothing instead of a bright veil; the jump to the floor
+    makes the overlay plainly visible as soon as the agent attends somewhere.
+    """
+    if focus < ATTENTION_THRESHOLD:
+        return ATTENTION_FLOOR * max(focus, 0.0) / ATTENTION_THRESHOLD
+    rise = (focus - ATTENTION_THRESHOLD) / (ATTENTION_FULL - ATTENTION_THRESHOLD)
+    return min(1.0, ATTENTION_FLOOR + (1.0 - ATTENTION_FLOOR) * rise)
 
 
 def _draw_attention(board: pygame.Surface, attention: np.ndarray, head: int | None, *, smooth: bool) -> None:
-    """Semi-transparent heat: the more weight on a region, the more opaque and the hotter its colour."""
+    """Semi-transparent heat: the more weight on a region, the more opaque and the hotter its colour.
+
+    Per-pixel alpha = ATTENTION_MAX_ALPHA * (weight / peak weight) * overlay_strength(attention_focus(map)).
+    """
     weights = attention_map(attention, head)
     if weights.ndim != 2:
         return
-    heat = _rgba_surface(colormap(weights, _HEAT_STOPS), 200 * weights * attention_focus(attention, head))
+    strength = overlay_strength(attention_focus(attention, head))
+    heat = _rgba_surface(colormap(weights, _HEAT_STOPS), ATTENTION_MAX_ALPHA * strength * weights)
     scale = pygame.transform.smoothscale if smooth else pygame.transform.scale
     board.blit(scale(heat, board.get_size()), (0, 0))
 
 
 class GameView(QWidget):
-    """Paints the composited frame, a placeholder before the first frame, and the key-help overlay."""
+    """Paints the header line, the composited frame (a placeholder before the first frame) and the key help.
+
+    The header is painted by Qt at the widget's own resolution rather than baked into the picture: scaled down
+    with the picture it lost pixel columns and its letters ran together.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -291,15 +354,14 @@ class GameView(QWidget):
         self._image: QImage | None = None
         self._status = ""
         self._placeholder = "Starting…"
-        self._help_title = ""
-        self._help_lines: list[tuple[str, str]] = []
+        self._key_help = KeyHelp()
         self._help_visible = False
         self._compositor = Compositor()
         self._composed: tuple | None = None
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMinimumSize(240, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setToolTip("The environment as the agent plays it. HUD: episode, step in the episode,"
+        self.setToolTip("The environment as the agent plays it. Header: episode, step in the episode,"
                         " return so far, mode and speed.\nOverlays and the key help are in the View menu.")
 
     @property
@@ -307,7 +369,7 @@ class GameView(QWidget):
         return self._frame
 
     def image(self) -> QImage | None:
-        """The last composited picture (tests and screenshots read it)."""
+        """The last composited picture, without the header (tests and screenshots read it)."""
         return self._image
 
     def show_frame(self, frame: ViewFrame) -> None:
@@ -321,10 +383,10 @@ class GameView(QWidget):
 
     def set_status(self, text: str) -> None:
         self._status = text
-        self._recompose()
+        self.update()
 
     def set_key_help(self, title: str, lines: list[tuple[str, str]]) -> None:
-        self._help_title, self._help_lines = title, list(lines)
+        self._key_help.set(title, lines)
         self.update()
 
     def set_key_help_visible(self, visible: bool) -> None:
@@ -340,83 +402,91 @@ class GameView(QWidget):
         """Draw the frame unless exactly this picture is already drawn (frames may repeat a snapshot)."""
         frame = self._frame
         if frame is not None:
-            key = (frame.snapshot, frame.grid_values, frame.grid_actions, self.options, self._status)
+            key = (frame.snapshot, frame.grid_values, frame.grid_actions, self.options)
             previous = self._composed
             if previous is None or any(a is not b for a, b in zip(key[:3], previous[:3], strict=True)) \
-                    or key[3:] != previous[3:]:
-                self._image = array_to_qimage(self._compositor.compose(frame, self.options, self._status))
+                    or key[3] != previous[3]:
+                self._image = array_to_qimage(self._compositor.compose(frame, self.options, hud=False))
                 self._composed = key
         self.update()
 
-    def image_rect(self) -> QRect:
-        """Where the picture goes: as large as fits, aspect kept, centred."""
-        if self._image is None or self._image.isNull():
-            return QRect()
-        scale = min(self.width() / self._image.width(), self.height() / self._image.height())
-        width, height = max(1, int(self._image.width() * scale)), max(1, int(self._image.height() * scale))
-        return QRect((self.width() - width) // 2, (self.height() - height) // 2, width, height)
+    # ------------------------------------------------------------------------------ layout
 
-    def paintEvent(self, event: QPaintEvent) -> None:
+    def header_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(max(HEADER_PIXELS[0], min(HEADER_PIXELS[1], round(self.height() * HEADER_FRACTION))))
+        return font
+
+    def _header_band(self) -> int:
+        return QFontMetrics(self.header_font()).height() + 6
+
+    def _player_in_top_half(self) -> bool:
+        """Gridworld: whether the agent (observation channel 1) is in the grid's upper half."""
+        frame = self._frame
+        if frame is None or not is_gridworld(frame):
+            return False
+        obs = np.asarray(frame.snapshot.observation)
+        if obs.ndim != 3 or obs.shape[0] < 2 or not obs[1].any():
+            return False
+        row = np.unravel_index(int(np.argmax(obs[1])), obs.shape[1:])[0]
+        return row < obs.shape[1] / 2
+
+    def view_layout(self) -> ViewLayout:
+        """Header, picture and key-help rectangles for the current size (see app/view_layout.py)."""
+        help_shown = self._help_visible and not self._key_help.is_empty()
+        shapes = self._key_help.shapes() if help_shown else []
+        if self._image is None or self._image.isNull():
+            if not shapes:
+                return ViewLayout(QRect(), QRect())
+            shape = shapes[-1]
+            return ViewLayout(QRect(), QRect(), QRect(MARGIN, MARGIN, shape.width, shape.height), shape)
+        return arrange(self.size(), self._image.size(), self._header_band(), shapes, self._player_in_top_half())
+
+    def image_rect(self) -> QRect:
+        """Where the picture goes: as large as fits beside the header and key help, aspect kept."""
+        return self.view_layout().picture
+
+    def header_text(self, layout: ViewLayout | None = None) -> str:
+        """The header line as painted now (see `_header_choice`)."""
+        return self._header_choice(layout or self.view_layout())[0]
+
+    def _header_choice(self, layout: ViewLayout) -> tuple[str, QFont]:
+        """The longest HUD variant that fits the header, in the largest font from the band's size down to
+        HEADER_PIXELS[0] (more of the line beats a bigger font); elided only if even the shortest does not fit."""
+        font = self.header_font()
+        if self._frame is None or layout.header.isEmpty():
+            return "", font
+        room = layout.header.width() - 8
+        variants = hud_variants(self._frame, self._status)
+        for variant in variants:
+            for pixels in range(font.pixelSize(), HEADER_PIXELS[0] - 1, -1):
+                font.setPixelSize(pixels)
+                if QFontMetrics(font).horizontalAdvance(variant) <= room:
+                    return variant, font
+        return QFontMetrics(font).elidedText(variants[-1], Qt.TextElideMode.ElideRight, room), font
+
+    # ------------------------------------------------------------------------------ painting
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
-        painter.fillRect(self.rect(), QColor(18, 18, 24))
+        painter.fillRect(self.rect(), BACKGROUND)
+        layout = self.view_layout()
         if self._image is None:
             painter.setPen(QColor(200, 200, 200))
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
         else:
             # Nearest-neighbour scaling: pixels and cells are the picture, blurring them hides information.
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.drawImage(self.image_rect(), self._image)
-        if self._help_visible and self._help_lines:
-            self._paint_key_help(painter)
+            painter.drawImage(layout.picture, self._image)
+            self._paint_header(painter, layout)
+        if layout.help is not None and layout.help_shape is not None:
+            self._key_help.paint(painter, layout.help, layout.help_shape)
         painter.end()
 
-    def _help_box(self, width: float, height: float) -> QRectF:
-        """In the margin beside the picture if one is wide enough, else over its bottom-left corner.
-
-        Gridworld starts are usually top-left and goals bottom-right, so that corner hides the least.
-        """
-        picture = self.image_rect()
-        width, height = min(width, self.width() - 24), min(height, self.height() - 24)
-        if picture.isNull():
-            return QRectF(12, 12, width, height)
-        top = max(12, picture.top() + 12)
-        if picture.left() >= width + 24:
-            return QRectF(picture.left() - width - 12, top, width, height)
-        if self.width() - picture.right() >= width + 24:
-            return QRectF(picture.right() + 12, top, width, height)
-        return QRectF(picture.left() + 8, max(12, picture.bottom() - height - 8), width, height)
-
-    def _paint_key_help(self, painter: QPainter) -> None:
-        """A translucent box in the corner; long action sets (Atari's 18) go in two columns."""
-        font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        font.setPointSize(10)
+    def _paint_header(self, painter: QPainter, layout: ViewLayout) -> None:
+        text, font = self._header_choice(layout)
+        painter.fillRect(layout.header, QColor(30, 30, 40))
         painter.setFont(font)
-        metrics = painter.fontMetrics()
-        lines = self._help_lines
-        rows = (len(lines) + 1) // 2 if len(lines) > HELP_ONE_COLUMN else len(lines)
-        columns = [lines[:rows], lines[rows:]] if rows < len(lines) else [lines]
-        key_width = max(metrics.horizontalAdvance(keys) for keys, _ in lines)
-        column_width = key_width + 16 + max(metrics.horizontalAdvance(name) for _, name in lines) + 24
-        width = max(metrics.horizontalAdvance(self._help_title), column_width * len(columns)) + 24
-        line_height = metrics.height()
-        box = self._help_box(width, line_height * (rows + 2) + 12)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(0, 0, 0, 200))
-        painter.drawRoundedRect(box, 8, 8)
-        bold = QFont(font)
-        bold.setBold(True)
-        painter.setFont(bold)
-        painter.setPen(QColor(255, 230, 140))
-        top = box.top() + 8 + metrics.ascent()
-        painter.drawText(int(box.left() + 12), int(top), self._help_title)
-        painter.setFont(font)
-        for index, column in enumerate(columns):
-            left = box.left() + 12 + index * column_width
-            for row, (keys, name) in enumerate(column, start=1):
-                painter.setPen(QColor(180, 220, 255))
-                painter.drawText(int(left), int(top + row * line_height), keys)
-                painter.setPen(QColor(235, 235, 235))
-                painter.drawText(int(left + key_width + 16), int(top + row * line_height), name)
-        painter.setPen(QColor(170, 170, 170))
-        painter.drawText(int(box.left() + 12), int(top + (rows + 1) * line_height), "F1 hides this help")
+        painter.setPen(QColor(235, 235, 235))
+        align = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(layout.header.adjusted(4, 0, -4, 0), align, text)

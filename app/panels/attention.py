@@ -6,12 +6,16 @@ The weights come ready-made in the snapshot's Evaluation (heads, h, w); this pan
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from agents.envs.registry import EnvDescription
+from app.game_view import attention_focus
 from app.view_frame import ViewFrame
 
 NO_ATTENTION = "This network has no attention. Choose the attention network to see where it looks."
@@ -19,6 +23,100 @@ NOT_EVALUATED = "Waiting for an evaluated step (turbo training skips the attenti
 MEAN_LABEL = "Mean of heads"
 WALL_RGBA = (150, 160, 175, 235)
 AGENT_COLOUR = (60, 200, 255)
+COLOUR_MAP = "inferno"
+SCALE_TICKS = (0.0, 0.5, 1.0)
+"""Where the colour scale is numbered, as fractions of the brightest cell's weight."""
+
+
+def format_share(share: float, top: float) -> str:
+    """A share of the attention as a percentage with two significant digits of `top` (12%, 1.2%, 0.12%)."""
+    percent = 100.0 * max(top, 1e-9)
+    decimals = int(np.clip(1 - math.floor(math.log10(percent)), 0, 3))
+    return f"{100.0 * share:.{decimals}f}%"
+
+
+class ColourScale(QWidget):
+    """The map's colours from 0 (bottom) to the brightest cell (top), numbered as shares of the attention; the
+    uniform share 1/N is marked, so one sees at a glance how far the map is from looking everywhere at once."""
+
+    def __init__(self, colours: np.ndarray, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        rgb = np.ascontiguousarray(np.asarray(colours, np.uint8)[::-1, None, :3])  # brightest at the top
+        self._gradient = QImage(rgb.data, 1, rgb.shape[0], 3, QImage.Format.Format_RGB888).copy()
+        self.top = 0.0
+        self.uniform: float | None = None
+        self.setFixedWidth(64)
+        self.setMinimumHeight(40)
+        self.setToolTip("Colour of a cell = its share of the attention (all cells together: 100%).\n"
+                        "The white mark is the uniform share, 1 / number of cells.")
+
+    def set_range(self, top: float, uniform: float | None) -> None:
+        """Colours run from 0 to `top` (shares of the attention); `uniform` is marked if within the range."""
+        self.top, self.uniform = float(top), uniform
+        self.update()
+
+    def labels(self) -> list[str]:
+        """The numbers written beside the scale, bottom to top."""
+        return [format_share(tick * self.top, self.top) for tick in SCALE_TICKS]
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), Qt.GlobalColor.white)
+        font = QFont(self.font())
+        font.setPointSizeF(8.0)
+        painter.setFont(font)
+        metrics = painter.fontMetrics()
+        half = metrics.height() / 2
+        bar = QRectF(4, half + 1, 12, max(10.0, self.height() - 2 * half - 2))
+        painter.drawImage(bar, self._gradient)
+        painter.setPen(QPen(QColor(90, 90, 90), 1))
+        painter.drawRect(bar)
+        if self.uniform is not None and 0 < self.uniform <= self.top:
+            y = bar.bottom() - self.uniform / self.top * bar.height()
+            painter.setPen(QPen(Qt.GlobalColor.white, 2))
+            painter.drawLine(int(bar.left()), int(y), int(bar.right()), int(y))
+        painter.setPen(QColor(40, 40, 40))
+        for tick, text in zip(SCALE_TICKS, self.labels(), strict=True):
+            y = bar.bottom() - tick * bar.height()
+            painter.drawLine(int(bar.right()), int(y), int(bar.right() + 3), int(y))
+            painter.drawText(QRectF(bar.right() + 5, y - half, self.width() - bar.right() - 5, 2 * half),
+                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+
+
+class MapPage(QWidget):
+    """The map and its colour scale side by side, centred, both as tall as the map's aspect allows: the scale
+    sits right beside the map and spans its height, not at the far edge of a wide panel.
+
+    Placed by hand on resize rather than by a layout, so the map's size never feeds back into the minimum
+    size of the page (and of its dock).
+    """
+
+    def __init__(self, plot: QWidget, scale: ColourScale, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot, self.scale = plot, scale
+        plot.setParent(self)
+        scale.setParent(self)
+        self.aspect = 1.0
+        self.setMinimumSize(scale.width() + 72, 72)
+
+    def set_aspect(self, aspect: float) -> None:
+        """Width over height of the map."""
+        self.aspect = aspect
+        self._fit()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        gap = 4
+        room_w = max(20, self.width() - self.scale.width() - gap)
+        height = max(self.scale.minimumHeight(), min(self.height(), int(room_w / self.aspect)))
+        width = max(20, min(room_w, int(height * self.aspect)))
+        left = (self.width() - width - gap - self.scale.width()) // 2
+        top = (self.height() - height) // 2
+        self.plot.setGeometry(max(0, left), top, width, height)
+        self.scale.setGeometry(max(0, left) + width + gap, top, self.scale.width(), height)
 
 
 class AttentionPanel(QWidget):
@@ -42,11 +140,17 @@ class AttentionPanel(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("color: #555; background: white; padding: 12px;")
         self.plot, self.image_item = self._make_map()
+        self.scale = ColourScale(pg.colormap.get(COLOUR_MAP).getLookupTable(nPts=256, alpha=False), self)
+        self.map_page = MapPage(self.plot, self.scale, self)
         self.caption = QLabel("", self)
-        self.caption.setToolTip("How concentrated the attention is: the largest single weight.")
+        self.caption.setWordWrap(True)  # its long line would otherwise set the dock's minimum width
+        self.caption.setToolTip(
+            "How concentrated the attention is: the largest single weight against the uniform share 1/N, and\n"
+            "focus = 1 − entropy / log N (0% = looks everywhere equally, 100% = one cell), which also sets\n"
+            "how strongly the overlay tints the game view.")
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.message)
-        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.map_page)
         self._build_layout()
 
     def _make_combo(self) -> QComboBox:
@@ -64,7 +168,7 @@ class AttentionPanel(QWidget):
         view = widget.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         view.setMenuEnabled(False)
         item = pg.ImageItem(axisOrder="row-major")
-        item.setColorMap(pg.colormap.get("inferno"))
+        item.setColorMap(pg.colormap.get(COLOUR_MAP))
         view.addItem(item)
         self.walls_item = pg.ImageItem(axisOrder="row-major")
         view.addItem(self.walls_item)
@@ -169,11 +273,16 @@ class AttentionPanel(QWidget):
         shape_changed = self.image_item.image is None or self.image_item.image.shape != image.shape
         self.image_item.setImage(image, levels=(0.0, max(top, 1e-6)), autoLevels=False)
         if shape_changed:
+            self.map_page.set_aspect(image.shape[1] / image.shape[0])
             self._view.setRange(xRange=(0, image.shape[1]), yRange=(0, image.shape[0]), padding=0.02)
-        self.stack.setCurrentWidget(self.plot)
-        share = top / max(float(image.sum()), 1e-9)
-        self.caption.setText(f"{image.shape[0]}×{image.shape[1]} cells · brightest cell holds {share:.0%} "
-                             f"of the attention (uniform: {1 / image.size:.1%})")
+        self.stack.setCurrentWidget(self.map_page)
+        total = max(float(image.sum()), 1e-9)
+        share = top / total
+        self.scale.set_range(share, 1.0 / image.size)
+        uniform = 1.0 / image.size
+        focus = attention_focus(image[None], 0)
+        self.caption.setText(f"{image.shape[0]}×{image.shape[1]} cells · brightest {format_share(share, share)}"
+                             f" (uniform {format_share(uniform, uniform)}) · focus {focus:.0%}")
 
     def _show_grid(self, frame: ViewFrame) -> None:
         """On a gridworld whose cells are the attention tokens, grey out walls and ring the agent."""
