@@ -11,6 +11,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from agents.factory import AGENT_KINDS, NETWORKS
+
 SETTINGS_DIR_VARIABLE = "DQN_ARCADE_SETTINGS_DIR"
 ORGANISATION = "DQN Arcade"
 APPLICATION = "dqn-arcade"
@@ -60,9 +62,9 @@ def remember_save(settings: QSettings, path: str) -> list[str]:
 def remembered_agent(settings: QSettings) -> tuple[str, str | None] | None:
     """The (kind, network) of the last session's agent, or None (first launch, or an unreadable value)."""
     kind, network = read_str(settings, "agent_kind"), read_str(settings, "agent_network")
-    if kind not in ("dqn", "qlearning"):
+    if kind not in AGENT_KINDS:
         return None
-    if kind == "dqn" and network not in ("mlp", "cnn", "attention"):
+    if kind == "dqn" and network not in NETWORKS:
         return None
     return kind, network if kind == "dqn" else None
 

@@ -27,8 +27,8 @@ import numpy as np
 from agents.checkpoint import load_whole, save_agent
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
-from agents.envs.gridworld import GridWorldEnv, map_to_text, parse_map, same_cells, with_cells
-from agents.envs.registry import EnvDescription, check_actions_fit, describe_env, env_kind, make_env
+from agents.envs.gridworld import GridWorldEnv, map_to_text, same_cells, with_cells
+from agents.envs.registry import EnvDescription, check_actions_fit, describe_env, make_env
 from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
 from agents.history import PastCurves, past_curves
@@ -461,9 +461,7 @@ class TrainingLoop:
         """The environment for `env_id`. A gridworld session's own map text is its map: a save's (the map the
         agent trained on, also when the file moved or changed) or the map as edited in the window. `game`: an
         Atari game's settings."""
-        if map_text is not None and env_kind(env_id) == "gridworld":
-            return GridWorldEnv(parse_map(map_text, source=env_id), render_mode="rgb_array")
-        return make_env(env_id, render_mode="rgb_array", seed=self._seed, game=game)
+        return make_env(env_id, render_mode="rgb_array", seed=self._seed, map_text=map_text, game=game)
 
     def _create_session(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> _Session:
         env = self._make_env(env_id, None, game)

@@ -47,7 +47,7 @@ from app.game_settings import GameSettings
 from app.game_view import GameView
 from app.keymap import KeyMap
 from app.launch_choices import DEFAULT_ENV, FIRST_RUN_HINT, launch_choice
-from app.map_editor import MapEditor
+from app.map_editor import MAP_FILTER, MapEditor
 from app.panels.attention import AttentionPanel
 from app.panels.q_values import QValuesPanel
 from app.panels.replay import ReplayPanel
@@ -68,7 +68,6 @@ SAVES_DIR = Path("saves")
 SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
 OPEN_FILTER = ("Agents (*.dqn *.zip *.cleanrl_model);;DQN Arcade saves (*.dqn);;"
                "Stable-Baselines3 DQN (*.zip);;CleanRL dqn_atari (*.cleanrl_model);;All files (*)")
-MAP_FILTER = "Gridworld maps (*.txt);;All files (*)"
 REFRESH_MS = 16
 """The window pulls the loop's latest state at about 60 Hz: Atari's own frame rate (the 4 frames of a skipped
 step are played one per refresh), and often enough that the loop's ~30 steps/s are shown as they come
@@ -516,7 +515,7 @@ class MainWindow(QMainWindow):
         if self.session is None and what in ("session", "load"):
             # Nothing runs yet (a bad --load or a remembered map that is gone): start something usable.
             fallback = DEFAULT_ENV if what == "session" else self._fallback_env
-            self.worker.new_session(fallback, AgentSpec())
+            self.worker.new_session(fallback, AgentSpec("dqn", default_network(env_kind(fallback))))
 
     def _pull_frame(self) -> None:
         """60 Hz: one picture to the game view; a new step's copies to every panel. A step that comes with its
