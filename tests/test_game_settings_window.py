@@ -52,8 +52,10 @@ def test_game_settings_start_a_full_action_pong_with_18_q_values(qtbot, dialogs,
     assert len(win.keymap.bindings()) == 18 and ("↑/W", "UP") in win.keymap.bindings()
     assert win.game_settings.label.text() == FULL_SUMMARY and win.game_settings.label.isVisible()
     qtbot.waitUntil(lambda: win.q_values_panel.values().shape == (18,), timeout=WAIT_MS)
+    win.set_speed(Speed.PAUSED)  # paused, the new agent's step count stays 0 long enough to be seen
     win.new_agent_action.trigger()  # another agent on the same game keeps its settings
-    qtbot.waitUntil(lambda: trained_steps(win) == 0 and win.session.session_id > 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: win.session.session_id > 2, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: trained_steps(win) == 0, timeout=WAIT_MS)
     assert game_options(win) == FULL
     win.close()
 
