@@ -53,11 +53,11 @@ def dialogs(tmp_path, monkeypatch) -> Dialogs:
     monkeypatch.chdir(tmp_path)
     answers = Dialogs()
 
-    def question(parent, title, text, *args, **kwargs):
-        answers.questions.append(text)
+    def question(box: QMessageBox) -> Button:
+        answers.questions.append(box.text())
         return answers.question
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(QMessageBox, "exec", question)  # the unsaved-agent question (app.unsaved_question)
     monkeypatch.setattr(QMessageBox, "warning",
                         lambda parent, title, text, *a, **k: answers.warnings.append((title, text)))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (answers.save_path, ""))
@@ -178,10 +178,14 @@ def test_atari_human_play_plays_every_frame_and_keeps_a_quick_tap(qtbot):
     win.set_speed(Speed.PAUSED)
     win.mode_actions[Mode.HUMAN].trigger()
     qtbot.waitUntil(lambda: win.worker.mode is Mode.HUMAN and win.worker.speed is Speed.PAUSED, timeout=WAIT_MS)
+    # the view catches up with the paused loop first: a training frame still on its way must not pass for
+    # the human step below
+    qtbot.waitUntil(lambda: latest(win).total_steps == trained_steps(win), timeout=WAIT_MS)
     qtbot.keyClick(win.game_view, Qt.Key.Key_Space)  # pressed and released while no step runs
     start = latest(win).episode_step
     win.step_action.trigger()
-    qtbot.waitUntil(lambda: latest(win).episode_step == start + 1, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: latest(win).mode is Mode.HUMAN and latest(win).episode_step == start + 1,
+                    timeout=WAIT_MS)
     assert latest(win).action_name == "FIRE"  # the tap was kept for the next step
     shown: list[tuple[int, int]] = []
     show = win.game_view.show_frame
@@ -214,8 +218,8 @@ def test_save_then_open_through_the_file_menu(window, qtbot, dialogs, tmp_path):
     info = read_save_info(saved)
     assert info.env_id == ENV and info.steps >= 50
     assert recent_saves(app_settings())[0] == str(saved.resolve())
-    window._fill_recent_menu()
-    assert ENV in window.recent_menu.actions()[0].text()
+    window.file_actions.fill_recent_menu()
+    assert ENV in window.file_actions.recent_menu.actions()[0].text()
     assert window.worker.unsaved_steps() == 0
 
     window.switch_env("gridworld/four-rooms")
