@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -51,6 +51,7 @@ import torch
 from agents.config import DQNConfig, TabularConfig
 from agents.dqn import DQNAgent
 from agents.envs.game_options import GameOptions
+from agents.envs.gridworld import map_to_text
 from agents.errors import ArcadeError, CheckpointError
 from agents.foreign_models import foreign_kind, import_model
 from agents.history import HistoryError, TrainingHistory
@@ -61,6 +62,7 @@ from agents.save_members import (
     MemberError,
     NpzReplay,
     open_npz,
+    open_zip,
     pack_weights,
     read_capped,
     stored_member,
@@ -68,6 +70,10 @@ from agents.save_members import (
     weights_limit,
 )
 from agents.types import EpisodeStats
+from agents.validation import is_int, is_number
+
+if TYPE_CHECKING:
+    import gymnasium as gym
 
 FORMAT_MARKER = "dqn-arcade-save"
 FORMAT_VERSION = 1
@@ -182,6 +188,13 @@ def save_agent(
     except OSError as error:
         raise CheckpointError(f"{path}: cannot write the save ({_reason(error)})") from None
     return path
+
+
+def map_text_of(env_id: str, env: gym.Env) -> str | None:
+    """The map text a save of `env_id` carries: for a map file, the map `env` plays (make_env read the file, so it
+    is not read again), which lets the save open after the file moves; None for built-in maps and Atari."""
+    grid = getattr(env.unwrapped, "grid", None)
+    return map_to_text(grid) if env_id.endswith(".txt") and grid is not None else None
 
 
 def _read_map_file(env_id: str) -> str | None:
@@ -435,7 +448,9 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
                 raise CheckpointError(f"{path}: empty file, not a DQN Arcade save")
             fileobj.seek(0)
             try:
-                archive = zipfile.ZipFile(fileobj)
+                archive = open_zip(fileobj)
+            except MemberError as error:
+                raise CheckpointError(f"{path}: not a DQN Arcade save (its {error})") from None
             except (zipfile.BadZipFile, ValueError, EOFError):
                 reason = "corrupt or truncated zip archive" if head == _ZIP_MAGIC else "not a zip archive"
                 raise CheckpointError(f"{path}: not a DQN Arcade save ({reason})") from None
@@ -456,20 +471,20 @@ def _open_archive(path: Path) -> Iterator[zipfile.ZipFile]:
 
 def _read_meta(path: Path, archive: zipfile.ZipFile) -> dict[str, Any]:
     """meta.json, checked to be ours and of a version this code reads."""
+    if META_MEMBER not in archive.namelist():
+        raise CheckpointError(f"{path}: not a DQN Arcade save (no {META_MEMBER} inside)")
     try:
-        member = archive.getinfo(META_MEMBER)
-    except KeyError:
-        raise CheckpointError(f"{path}: not a DQN Arcade save (no {META_MEMBER} inside)") from None
-    if member.file_size > _MAX_META_BYTES:
-        raise CheckpointError(f"{path}: not a DQN Arcade save ({META_MEMBER} is too large)")
+        data = read_capped(archive, META_MEMBER, _MAX_META_BYTES)
+    except MemberError as error:
+        raise CheckpointError(f"{path}: not a DQN Arcade save ({error})") from None
     try:
-        meta = json.loads(archive.read(member).decode("utf-8"))
+        meta = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise CheckpointError(f"{path}: not a DQN Arcade save ({META_MEMBER} is not JSON)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_MARKER:
         raise CheckpointError(f"{path}: not a DQN Arcade save (no '{FORMAT_MARKER}' marker in {META_MEMBER})")
     version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not is_int(version) or version < 1:
         raise CheckpointError(f"{path}: corrupt save (bad format_version {version!r})")
     if version > FORMAT_VERSION:
         raise CheckpointError(f"{path}: saved by a newer DQN Arcade (format version {version}; "
@@ -522,9 +537,9 @@ def _field(path: Path, meta: Mapping[str, Any], name: str, kind: type, *, option
     value = meta[name]
     if value is None and optional:
         return None
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+    if kind is float and is_int(value):
         return float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+    if not (is_int(value) if kind is int else isinstance(value, kind)):
         raise CheckpointError(f"{path}: corrupt save ('{name}' in {META_MEMBER} is not {kind.__name__})")
     return value
 
@@ -533,20 +548,12 @@ def _episodes(path: Path, meta: Mapping[str, Any]) -> list[EpisodeStats]:
     """[[index, return, length, success], ...] -> EpisodeStats records."""
     episodes = []
     for row in _field(path, meta, "episodes", list):
-        if (not isinstance(row, list) or len(row) != 4 or not _is_int(row[0]) or not _is_number(row[1])
-                or not _is_int(row[2]) or not (row[3] is None or isinstance(row[3], bool))):
+        if (not isinstance(row, list) or len(row) != 4 or not is_int(row[0]) or not is_number(row[1])
+                or not is_int(row[2]) or not (row[3] is None or isinstance(row[3], bool))):
             raise CheckpointError(f"{path}: corrupt save (bad episode record {row!r:.60})")
         episodes.append(EpisodeStats(index=row[0], episode_return=float(row[1]), length=row[2],
                                      success=row[3]))
     return episodes
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, float) or _is_int(value)
 
 
 def _config(path: Path, meta: dict[str, Any]) -> DQNConfig | TabularConfig:
@@ -571,7 +578,7 @@ def _build_agent(path: Path, meta: dict[str, Any], config: DQNConfig | TabularCo
     obs_shape = _field(path, meta, "obs_shape", list)
     n_actions = _field(path, meta, "n_actions", int)
     action_names = _field(path, meta, "action_names", list)
-    if not obs_shape or not all(_is_int(n) and n > 0 for n in obs_shape):
+    if not obs_shape or not all(is_int(n) and n > 0 for n in obs_shape):
         raise CheckpointError(f"{path}: corrupt save (bad obs_shape {obs_shape!r:.60})")
     if n_actions < 1 or len(action_names) != n_actions or not all(isinstance(a, str) for a in action_names):
         raise CheckpointError(f"{path}: corrupt save ({len(action_names)} action names for "
@@ -691,7 +698,7 @@ def _load_optimizer(path: Path, agent: DQNAgent, saved: dict[str, Any]) -> None:
     if not isinstance(state, dict) or not isinstance(groups, list):
         raise CheckpointError(f"{path}: corrupt save (bad optimizer state)")
     for index, entry in state.items():
-        if not _is_int(index) or not 0 <= index < len(params) or not isinstance(entry, dict):
+        if not is_int(index) or not 0 <= index < len(params) or not isinstance(entry, dict):
             raise CheckpointError(f"{path}: the saved optimizer state does not fit the network")
         for key, value in entry.items():
             if key != "step" and isinstance(value, torch.Tensor) and value.shape != params[index].shape:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from agents.types import EpisodeStats, UpdateStats
+from agents.validation import is_int, is_number
 
 HISTORY_POINTS = 2048
 """Points per series at most: a plot a few thousand pixels wide shows no more; a save grows by about 50 kB."""
@@ -100,12 +101,12 @@ class DownsampledSeries:
         if not isinstance(data, Mapping) or set(data) != {"stride", "rows", "pending"}:
             raise HistoryError(f"the {name} series is not a {{stride, rows, pending}} object")
         stride, rows, pending = data["stride"], data["rows"], data["pending"]
-        if not _is_int(stride) or not 1 <= stride <= MAX_STRIDE:
+        if not is_int(stride) or not 1 <= stride <= MAX_STRIDE:
             raise HistoryError(f"the {name} series has a bad stride {stride!r:.40}")
         if not isinstance(rows, list) or len(rows) >= capacity:
             size = len(rows) if isinstance(rows, list) else type(rows).__name__
             raise HistoryError(f"the {name} series holds {size} points (at most {capacity - 1})")
-        if not (isinstance(pending, list) and len(pending) == 2 and _is_int(pending[0])
+        if not (isinstance(pending, list) and len(pending) == 2 and is_int(pending[0])
                 and 0 <= pending[0] < stride):
             raise HistoryError(f"the {name} series' pending point is not [records (below the stride), sums]")
         values = [_row(name, row, len(columns)) for row in rows]
@@ -119,17 +120,13 @@ class DownsampledSeries:
         return series
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _row(name: str, row: Any, width: int) -> list[float]:
     if not isinstance(row, list) or len(row) != width:
         raise HistoryError(f"the {name} series has a row that is not {width} numbers")
     values = []
     for value in row:
         try:
-            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+            number = float(value) if is_number(value) else math.nan
         except OverflowError:  # an integer of hundreds of digits
             number = math.nan
         if not math.isfinite(number):

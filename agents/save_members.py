@@ -2,8 +2,9 @@
 
 Every read here is capped before it starts: a member whose declared size exceeds what the agent's own config
 says it can hold is refused, so a small file that inflates to gigabytes, or an array header that declares a
-9 TiB shape, costs nothing. The replay's frames are streamed from the archive straight into the buffer, in
-chunks, so a resume costs about one copy of the replay in memory.
+9 TiB shape, costs nothing; so does a zip directory of a million entries (refused before it is parsed) and a
+member that inflates past the size it declares (never inflated further). The replay's frames are streamed from
+the archive straight into the buffer, in chunks, so a resume costs about one copy of the replay in memory.
 
 - Weights are a safetensors file (``weights.safetensors``): a JSON header plus raw tensors, readable by any
   tool without PyTorch's pickle machinery. The optimizer's non-tensor state (Adam's hyperparameters) is JSON
@@ -35,6 +36,9 @@ from agents.replay import _age_from_first, generator_from_json
 WEIGHTS_FORMAT = "dqn-arcade-weights"
 MAX_HEADER_BYTES = 64 * 1024
 """A NumPy array header or the slack a member may have beyond its data."""
+MAX_DIRECTORY_BYTES = 1 << 20
+"""The zip directory of a save or of its replay: a dozen members take a few kB; a million would take 50 MB
+on disk and half a GiB once parsed."""
 FRAME_CHUNK_BYTES = 8 * 1024 * 1024
 """Frames are read into the replay this many bytes at a time."""
 
@@ -51,10 +55,40 @@ def read_capped(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
         raise MemberError(f"{name} is missing") from None
     if info.file_size > limit:
         raise MemberError(f"{name} declares {_size(info.file_size)}, more than the {_size(limit)} it can need")
-    data = archive.read(info)
-    if len(data) > limit:
-        raise MemberError(f"{name} is larger than it declares")
-    return data
+    with archive.open(info) as member:  # never archive.read: it inflates up to 2 GiB at once, whatever is declared
+        return member.read(info.file_size)  # zipfile checks the CRC, so a member that inflates further fails it
+
+
+def open_zip(fileobj: IO[bytes]) -> zipfile.ZipFile:
+    """The zip archive in `fileobj`, refused before its directory is parsed when that directory is larger than
+    MAX_DIRECTORY_BYTES (parsed, a directory takes about ten times its size in memory)."""
+    guard = _DirectoryGuard(fileobj)
+    archive = zipfile.ZipFile(guard)
+    guard.cap = None
+    return archive
+
+
+class _DirectoryGuard:
+    """A file whose reads are capped while zipfile opens it: zipfile reads the directory in one read."""
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self._file = fileobj
+        self.cap: int | None = MAX_DIRECTORY_BYTES
+
+    def read(self, n: int | None = -1) -> bytes:
+        if self.cap is not None and n is not None and n > self.cap:
+            raise MemberError(f"zip directory is {_size(n)}, where a save's takes a few kB (at most "
+                              f"{_size(self.cap)})")
+        return self._file.read(n)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def seekable(self) -> bool:
+        return True
 
 
 def _size(n: int) -> str:
@@ -342,7 +376,9 @@ def _read_exactly(member: IO[bytes], view: memoryview) -> None:
 def open_npz(window: _Window) -> zipfile.ZipFile:
     """The .npz inside a stored member."""
     try:
-        return zipfile.ZipFile(window)
+        return open_zip(window)
+    except MemberError as error:
+        raise MemberError(f"the replay's {error}") from None
     except (zipfile.BadZipFile, ValueError, EOFError) as error:
         raise MemberError(f"the replay is not an npz archive ({error})") from None
 

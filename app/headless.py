@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from agents.checkpoint import load_agent, read_save_info, save_agent
+from agents.checkpoint import load_agent, map_text_of, save_agent
 from agents.config import PRESETS, apply_overrides
 from agents.envs.atari import resolve_game_options
 from agents.envs.game_options import GameOptions, parse_game_fields, parse_game_options
@@ -41,9 +41,7 @@ SAVES_DIR = Path("saves")
 
 def train(args: argparse.Namespace) -> int:
     """Train until `--steps` total steps, saving periodically, at the end, and on Ctrl-C."""
-    device = resolve_device(args.device)
-    agent, env_id, map_text = _agent_to_train(args, device)
-    game = _game_to_train(args, env_id)
+    agent, env_id, map_text, game = _run_to_train(args, resolve_device(args.device))
     target = args.steps or agent.config.total_timesteps
     save_path = Path(args.save) if args.save else _default_save_path(env_id, agent)
     save_every = args.save_every or max(target // 10, 1000)
@@ -72,18 +70,33 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _agent_to_train(args: argparse.Namespace, device: str):
-    """A fresh agent, or the one in `--resume` (whose config and environment are kept)."""
+def _run_to_train(args: argparse.Namespace, device: str):
+    """(agent, env id, map text, game settings): the save's when resuming, else the flags'. The game's settings
+    come with every one named, so the save stores them."""
     if args.resume:
-        loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs, env_id=args.env)
-        check_resume_flags(args, loaded.agent, loaded.env_id, game_options=loaded.game_options)
-        if loaded.notice:
-            print(loaded.notice, file=sys.stderr)
-        return loaded.agent, loaded.env_id, loaded.map_text
+        agent, env_id, map_text, game = _resumed_agent(args, device)
+    else:
+        (agent, env_id, map_text), game = _agent_to_train(args, device), _asked_game(args)
+    return agent, env_id, map_text, _resolved_game(env_id, game)
+
+
+def _resumed_agent(args: argparse.Namespace, device: str):
+    """(agent, env id, map text, game settings) of `--resume`, read once: the save's config, environment and
+    game settings are kept (check_resume_flags refuses flags that conflict with them)."""
+    loaded = load_agent(args.resume, device=device, with_replay=True, num_envs=args.num_envs, env_id=args.env)
+    check_resume_flags(args, loaded.agent, loaded.env_id, game_options=loaded.game_options)
+    if loaded.notice:
+        print(loaded.notice, file=sys.stderr)
+    return loaded.agent, loaded.env_id, loaded.map_text, loaded.game_options
+
+
+def _agent_to_train(args: argparse.Namespace, device: str):
+    """(agent, env id, map text) of a fresh run, from the flags."""
     env_id = args.env or DEFAULT_ENV
     game = _asked_game(args)
     env = make_env(env_id, render_mode=None, game=game)
     description = describe_env(env_id, env, game)
+    map_text = map_text_of(env_id, env)
     env.close()
     steps = [f"total_timesteps={args.steps}"] if args.steps else []
     # On Atari no network is asked for: a preset's choice (fast: the CNN) or the config's attention applies.
@@ -91,19 +104,13 @@ def _agent_to_train(args: argparse.Namespace, device: str):
     spec = AgentSpec(args.agent or "dqn", network, args.double, args.dueling, tuple([*steps, *args.overrides]),
                      preset=getattr(args, "preset", None))
     agent = create_agent(description, spec, device=device, seed=args.seed, num_envs=args.num_envs)
-    return agent, env_id, _map_text(env_id)
+    return agent, env_id, map_text
 
 
 def _asked_game(args: argparse.Namespace) -> GameOptions | None:
     """`--game KEY=VALUE,...` (repeatable), or None when not given."""
     texts = getattr(args, "game", None) or []
     return parse_game_options(texts) if texts else None
-
-
-def _game_to_train(args: argparse.Namespace, env_id: str) -> GameOptions | None:
-    """The game settings of the run, every one named so the save stores them: the save's when resuming
-    (check_resume_flags made `--game` agree with them), else `--game`'s."""
-    return _resolved_game(env_id, read_save_info(args.resume).game_options if args.resume else _asked_game(args))
 
 
 def _resolved_game(env_id: str, game: GameOptions | None) -> GameOptions | None:
@@ -165,13 +172,6 @@ def _game_conflict(texts: list[str], env_id: str, saved_options: GameOptions | N
 def _game_texts(options: GameOptions | None) -> dict[str, str]:
     """{"mode": "2", "difficulty": "default", "sticky": "0.25", "actions": "full"}."""
     return dict(item.split("=", 1) for item in (options or GameOptions()).to_text().split(","))
-
-
-def _map_text(env_id: str) -> str | None:
-    """A map file's text travels inside the save, so the save opens even where the file does not exist."""
-    if env_id.endswith(".txt") and Path(env_id).is_file():
-        return Path(env_id).read_text(encoding="utf-8")
-    return None
 
 
 def training_steps(agent, env_id: str, map_text: str | None, num_envs: int, seed: int | None, target: int, *,

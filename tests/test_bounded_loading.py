@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.checkpoint import load_agent, read_save_info, save_agent
+from agents.checkpoint import load_agent, load_whole, read_save_info, save_agent
 from agents.config import dqn_config_for
 from agents.dqn import DQNAgent
 from agents.envs.registry import make_env
@@ -49,6 +49,12 @@ def saved(tmp_path: Path, *, replay: bool = True) -> Path:
     return save_agent(tmp_path / "agent.dqn", small_agent(), env_id="gridworld/open-room", include_replay=replay)
 
 
+def with_replay(path: Path, replay: bytes) -> Path:
+    """The save at `path` with `replay` as its replay member (stored, as a save stores it)."""
+    replace_member(path, "replay.npz", lambda archive: archive.writestr("replay.npz", replay))
+    return path
+
+
 def replace_member(path: Path, name: str, write) -> None:
     """Rebuild the save with member `name` written by `write(archive)` (the others copied as they were)."""
     with zipfile.ZipFile(path) as archive:
@@ -59,12 +65,13 @@ def replace_member(path: Path, name: str, write) -> None:
         write(archive)
 
 
-def deflated_zeros(archive: zipfile.ZipFile, name: str, size: int, prefix: bytes = b"") -> None:
+def deflated_zeros(archive: zipfile.ZipFile, name: str, size: int, prefix: bytes = b"", *, zip64: bool = True
+                   ) -> None:
     """A member that is `size` bytes of zeros once inflated, and about a thousandth of that on disk."""
     info = zipfile.ZipInfo(name)
     info.compress_type = zipfile.ZIP_DEFLATED
     chunk = bytes(1 << 20)
-    with archive.open(info, "w", force_zip64=True) as member:
+    with archive.open(info, "w", force_zip64=zip64) as member:
         member.write(prefix)
         for _ in range(size // len(chunk)):
             member.write(chunk)
@@ -91,6 +98,67 @@ def test_a_small_file_that_inflates_hundreds_of_times_is_refused_before_it_is_re
         load_agent(path)
     assert_one_line(error, path, member)
     assert peak_rss_mib() - before < 100
+
+
+def declare_size(path: Path, name: str, size: int) -> None:
+    """Make the zip directory say that member `name` (written without zip64) inflates to `size` bytes."""
+    data = bytearray(path.read_bytes())
+    entry = data.find(b"PK\x01\x02")
+    while data[entry + 46:entry + 46 + len(name)] != name.encode():
+        entry = data.find(b"PK\x01\x02", entry + 1)
+    struct.pack_into("<I", data, entry + 24, size)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("member", ["weights.safetensors", "meta.json"])
+def test_a_member_that_inflates_past_the_size_it_declares_is_not_inflated(tmp_path, member):
+    path = saved(tmp_path, replay=False)
+    replace_member(path, member, lambda archive: deflated_zeros(archive, member, BOMB, zip64=False))
+    declare_size(path, member, 100)
+    before = peak_rss_mib()
+    for load in (load_agent, read_save_info) if member == "meta.json" else (load_agent,):
+        with pytest.raises(CheckpointError) as error:
+            load(path)
+        assert_one_line(error, path, member)
+    assert peak_rss_mib() - before < 100
+
+
+def many_entries(count: int) -> bytes:
+    """A zip archive of `count` empty members: a directory of about 50 bytes an entry on disk, ten times that
+    parsed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index in range(count):
+            archive.writestr(f"{index}.npy", b"")
+    return buffer.getvalue()
+
+
+def test_a_zip_directory_of_tens_of_thousands_of_entries_is_refused_before_it_is_parsed(tmp_path):
+    crowd = many_entries(40_000)
+    path = with_replay(saved(tmp_path), crowd)
+    with pytest.raises(CheckpointError) as error:
+        load_agent(path, with_replay=True)
+    assert_one_line(error, path, "replay's zip directory", "MiB")
+    assert read_save_info(path).has_replay  # the save's own directory is small
+    crowded = tmp_path / "crowded.dqn"
+    crowded.write_bytes(crowd)
+    with pytest.raises(CheckpointError) as error:
+        read_save_info(crowded)
+    assert_one_line(error, crowded, "not a DQN Arcade save", "zip directory")
+
+
+@pytest.mark.parametrize("hostile", ["inflating frames", "crowded directory"])
+def test_opening_a_save_for_resuming_leaves_a_hostile_replay_behind_in_one_line(tmp_path, hostile):
+    """load_whole (the window opens saves with it) reads the replay under the same bounds as a resume."""
+    agent = small_agent()
+    replay = many_entries(40_000) if hostile == "crowded directory" else inflating_frames(agent)
+    path = with_replay(save_agent(tmp_path / "agent.dqn", agent, env_id="gridworld/open-room", include_replay=True),
+                       replay)
+    before = peak_rss_mib()
+    loaded = load_whole(path)
+    assert peak_rss_mib() - before < 100
+    assert len(loaded.agent.replay) == 0 and loaded.agent.step_count == agent.step_count
+    assert "replay buffer was left behind" in loaded.notice and "\n" not in loaded.notice
 
 
 def npz_with(arrays: dict[str, np.ndarray], raw: dict[str, bytes]) -> bytes:
@@ -133,9 +201,8 @@ def test_a_replay_declaring_nine_tebibytes_is_refused_without_allocating(tmp_pat
     assert_one_line(error, path)
 
 
-def test_a_replay_member_that_inflates_beyond_its_shape_is_refused(tmp_path):
-    agent = small_agent()
-    path = save_agent(tmp_path / "agent.dqn", agent, env_id="gridworld/open-room", include_replay=True)
+def inflating_frames(agent: DQNAgent) -> bytes:
+    """The agent's replay as an .npz whose frames member inflates to hundreds of times their shape's size."""
     state = agent.replay.state_dict()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as npz:
@@ -145,7 +212,13 @@ def test_a_replay_member_that_inflates_beyond_its_shape_is_refused(tmp_path):
                 np.save(member, array, allow_pickle=False)
                 npz.writestr(f"{name}.npy", member.getvalue())
         deflated_zeros(npz, "frames.npy", BOMB, prefix=npy_header(state["frames"].shape))
-    replace_member(path, "replay.npz", lambda archive: archive.writestr("replay.npz", buffer.getvalue()))
+    return buffer.getvalue()
+
+
+def test_a_replay_member_that_inflates_beyond_its_shape_is_refused(tmp_path):
+    agent = small_agent()
+    path = with_replay(save_agent(tmp_path / "agent.dqn", agent, env_id="gridworld/open-room", include_replay=True),
+                       inflating_frames(agent))
     before = peak_rss_mib()
     with pytest.raises(CheckpointError) as error:
         load_agent(path, with_replay=True)

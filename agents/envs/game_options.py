@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from agents.errors import ConfigError
+from agents.validation import is_finite_number, is_int
 
 MACHADO_STICKY = 0.25
 """repeat_action_probability of `ALE/<Game>-v5`, as Machado et al. 2018 recommend."""
@@ -51,10 +52,10 @@ class GameOptions:
     def __post_init__(self) -> None:
         for name in ("mode", "difficulty"):
             value = getattr(self, name)
-            if value is not None and (not _is_int(value) or not 0 <= value <= MAX_SETTING):
+            if value is not None and (not is_int(value) or not 0 <= value <= MAX_SETTING):
                 raise ConfigError(f"game {name} {value!r:.40} is not a whole number from 0 to {MAX_SETTING}")
         sticky = self.sticky
-        if sticky is not None and (not _is_number(sticky) or not 0.0 <= sticky <= 1.0):
+        if sticky is not None and (not is_finite_number(sticky) or not 0.0 <= sticky <= 1.0):
             raise ConfigError(f"sticky {sticky!r:.40} is not a probability (choose 0 to 1)")
         if not isinstance(self.full_action_space, bool):
             raise ConfigError(f"full_action_space {self.full_action_space!r:.40} is not true or false")
@@ -153,11 +154,3 @@ def _field(key: str, value: str) -> dict[str, Any]:
 
 def _text(value: float | int | None) -> str:
     return _DEFAULT if value is None else f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
