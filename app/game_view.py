@@ -22,7 +22,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget  # noqa: E402
 
 from app.key_help import KeyHelp  # noqa: E402
 from app.qt_image import array_to_qimage  # noqa: E402
-from app.view_frame import ViewFrame  # noqa: E402
+from app.view_frame import SaliencyView, ViewFrame  # noqa: E402
 from app.view_layout import MARGIN, ViewLayout, arrange  # noqa: E402
 
 TARGET_SIDE = 600
@@ -60,6 +60,10 @@ class ViewOptions:
     """The attention network's weights as a semi-transparent heat map."""
     attention_head: int | None = None
     """Which head to show; None averages the heads."""
+    saliency: bool = False
+    """The latest perturbation-saliency map (ViewFrame.saliency) as a heat map like the attention's."""
+    saliency_greedy: bool = False
+    """Show the saliency of the greedy action's Q instead of that of all the Q-values."""
 
 
 @functools.lru_cache(maxsize=16)
@@ -150,6 +154,8 @@ def _finish(board: pygame.Surface, frame: ViewFrame, options: ViewOptions, statu
         attention = frame.snapshot.evaluation.attention
         if attention is not None:
             _draw_attention(board, attention, options.attention_head, smooth=not is_gridworld(frame))
+    if options.saliency and frame.saliency is not None:
+        _draw_saliency(board, frame.saliency, options.saliency_greedy, smooth=not is_gridworld(frame))
     if status is None:
         return _surface_array(board)
     band = hud_height(size[1])
@@ -334,10 +340,30 @@ def _draw_attention(board: pygame.Surface, attention: np.ndarray, head: int | No
     weights = attention_map(attention, head)
     if weights.ndim != 2:
         return
-    strength = overlay_strength(attention_focus(attention, head))
+    _draw_heat(board, weights, overlay_strength(attention_focus(attention, head)), smooth=smooth)
+
+
+def _draw_heat(board: pygame.Surface, weights: np.ndarray, strength: float, *, smooth: bool) -> None:
+    """(h, w) weights in [0, 1] stretched over the board in the heat colours, alpha ATTENTION_MAX_ALPHA * strength
+    * weight: the attention and the saliency overlays alike."""
     heat = _rgba_surface(colormap(weights, _HEAT_STOPS), ATTENTION_MAX_ALPHA * strength * weights)
     scale = pygame.transform.smoothscale if smooth else pygame.transform.scale
     board.blit(scale(heat, board.get_size()), (0, 0))
+
+
+def saliency_weights(saliency: SaliencyView, greedy: bool = False) -> np.ndarray:
+    """The map (all actions, or the greedy action's) scaled so its largest score is 1; all 0 if nothing moved Q."""
+    scores = np.nan_to_num(np.asarray(saliency.action_map if greedy else saliency.map, dtype=np.float32))
+    peak = float(scores.max()) if scores.size else 0.0
+    return np.clip(scores / peak, 0.0, 1.0) if peak > 0 else np.zeros_like(scores)
+
+
+def _draw_saliency(board: pygame.Surface, saliency: SaliencyView, greedy: bool, *, smooth: bool) -> None:
+    """Per-pixel alpha = ATTENTION_MAX_ALPHA * score / largest score (Greydanus et al. 2018 scale theirs by the
+    maximum too): the colours say where, relative to the rest, blurring the input moves the Q-values most."""
+    weights = saliency_weights(saliency, greedy)
+    if weights.ndim == 2:
+        _draw_heat(board, weights, 1.0, smooth=smooth)
 
 
 class GameView(QWidget):
@@ -402,10 +428,10 @@ class GameView(QWidget):
         """Draw the frame unless exactly this picture is already drawn (frames may repeat a snapshot)."""
         frame = self._frame
         if frame is not None:
-            key = (frame.snapshot, frame.grid_values, frame.grid_actions, self.options)
+            key = (frame.snapshot, frame.grid_values, frame.grid_actions, frame.saliency, self.options)
             previous = self._composed
-            if previous is None or any(a is not b for a, b in zip(key[:3], previous[:3], strict=True)) \
-                    or key[3] != previous[3]:
+            if previous is None or any(a is not b for a, b in zip(key[:4], previous[:4], strict=True)) \
+                    or key[4] != previous[4]:
                 self._image = array_to_qimage(self._compositor.compose(frame, self.options, hud=False))
                 self._composed = key
         self.update()
@@ -479,9 +505,35 @@ class GameView(QWidget):
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
             painter.drawImage(layout.picture, self._image)
             self._paint_header(painter, layout)
+            self._paint_saliency_caption(painter, layout)
         if layout.help is not None and layout.help_shape is not None:
             self._key_help.paint(painter, layout.help, layout.help_shape)
         painter.end()
+
+    def saliency_caption(self) -> str:
+        """What the saliency overlay shows and how fresh it is ("" while the overlay is off)."""
+        if not self.options.saliency or self._frame is None:
+            return ""
+        if self._frame.agent_kind == "qlearning":
+            return "Saliency needs a Q-network (tabular Q-learning has none)"
+        saliency = self._frame.saliency
+        return saliency.caption(self.options.saliency_greedy) if saliency is not None else "Saliency: computing…"
+
+    def _paint_saliency_caption(self, painter: QPainter, layout: ViewLayout) -> None:
+        """The saliency caption in a dark band along the picture's bottom edge."""
+        text = self.saliency_caption()
+        if not text or layout.picture.isEmpty():
+            return
+        font = QFont(self.font())
+        font.setPixelSize(HEADER_PIXELS[0] + 1)
+        metrics = QFontMetrics(font)
+        band = QRect(layout.picture.left(), layout.picture.bottom() - metrics.height() - 3,
+                     layout.picture.width(), metrics.height() + 4)
+        painter.fillRect(band, QColor(0, 0, 0, 160))
+        painter.setFont(font)
+        painter.setPen(QColor(235, 235, 235))
+        painter.drawText(band.adjusted(4, 0, -4, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                         metrics.elidedText(text, Qt.TextElideMode.ElideRight, band.width() - 8))
 
     def _paint_header(self, painter: QPainter, layout: ViewLayout) -> None:
         text, font = self._header_choice(layout)

@@ -14,6 +14,35 @@ from agents.types import EpisodeStats, UpdateStats
 
 
 @dataclass(frozen=True)
+class SaliencyView:
+    """The latest perturbation-saliency map (agents.saliency, Greydanus et al. 2018) as a frame carries it: maps
+    are computed a few times a second at most, so the one shown may be of an earlier step (`age_steps`)."""
+
+    map: np.ndarray
+    """(H, W) float32 1/2 ||Q(I) - Q(perturbed I)||^2 over all actions: 84 x 84 on Atari, rows x cols on gridworlds."""
+    action_map: np.ndarray
+    """(H, W) float32 the same for the greedy action's Q alone."""
+    action: int
+    """The greedy action of the observation the map is of."""
+    action_name: str
+    max_value: float
+    """map.max()."""
+    seconds: float
+    """What the map cost to compute (the training loop spreads it over several of its steps)."""
+    age_steps: int
+    """Loop steps from the observation the map is of to this frame's (0: the map is of this very step)."""
+    age_seconds: float
+    """Seconds from that observation to this frame's publication."""
+
+    def caption(self, greedy: bool = False) -> str:
+        """"Saliency (all actions) · this step · took 190 ms", "Saliency (Q of RIGHT) · 12 steps ago, 0.4 s · ..."."""
+        what = f"Q of {self.action_name}" if greedy else "all actions"
+        when = "this step" if self.age_steps == 0 else (
+            f"{self.age_steps} step{'s' if self.age_steps != 1 else ''} ago, {self.age_seconds:.1f} s")
+        return f"Saliency ({what}) · {when} · took {1000 * self.seconds:.0f} ms"
+
+
+@dataclass(frozen=True)
 class ViewFrame:
     """Everything the panels draw for one shown step (about 30 per second at most; the game view also plays
     `sub_frames`).
@@ -45,3 +74,6 @@ class ViewFrame:
     sub_frames: tuple[np.ndarray, ...] = ()
     """Atari at the game's own pace: the emulator frames between the previous shown step and this one (frame
     skip), oldest first, `snapshot.frame` not included. The view plays them at 60 Hz before this step's."""
+    saliency: SaliencyView | None = None
+    """The latest saliency map while the overlay is on (see app.saliency_feed); None while it is off or before the
+    first map."""
