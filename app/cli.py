@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from agents.config import PRESETS
+from agents.envs.game_options import GameOptions, parse_game_options
 from agents.errors import ArcadeError, ConfigError, UnknownEnvError
 
 PROG = "dqn-arcade"
@@ -43,6 +44,9 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui.add_argument("--env", default=None, help=f"environment id (default: last used, else {DEFAULT_ENV})")
     gui.add_argument("--load", default=None, metavar="FILE",
                      help="open a save, or a Stable-Baselines3 DQN .zip or CleanRL .cleanrl_model (imported)")
+    gui.add_argument("--game", action="append", default=[], metavar="KEY=VALUE",
+                     help="the first new agent's game settings (default: those last chosen in the window for the "
+                          "game); " + GAME_HELP.split(": ", 1)[1])
     gui.add_argument("--in-process", action="store_true",
                      help="train in a thread of the window's process, not a child process (for debugging)")
 
@@ -120,10 +124,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command in (None, "gui"):
+        game = _gui_game(args)
         from app.window import launch  # Qt only when the window is wanted
 
         return launch(getattr(args, "env", None), getattr(args, "load", None),
-                      in_process=getattr(args, "in_process", False))
+                      in_process=getattr(args, "in_process", False), game=game)
     from app import headless
 
     if args.command == "train":
@@ -131,6 +136,16 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "eval":
         return headless.evaluate(args)
     return headless.list_envs()
+
+
+def _gui_game(args: argparse.Namespace) -> GameOptions | None:
+    """`gui --game`'s settings, their form checked now (whether the game has them, when the window opens it)."""
+    texts = getattr(args, "game", None) or []
+    if not texts:
+        return None
+    if getattr(args, "load", None):
+        raise ConfigError("--game sets up a new agent; a save opens with the game settings it was trained on")
+    return parse_game_options(texts)
 
 
 if __name__ == "__main__":

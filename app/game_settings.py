@@ -2,7 +2,9 @@
 
 A button beside the environment picker opens a dialog that lists the game's own modes and difficulties (ALE's
 lists for its ROM); OK starts a new agent on the game with those settings, after the window's usual question
-about an unsaved agent. The status bar shows the running game's settings. The window only constructs this.
+about an unsaved agent (OK with the settings unchanged does nothing). The settings chosen are remembered for the
+game (`app.launch_choices.remember_game`). The status bar shows the running game's settings. The window only
+constructs this.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
 from agents.envs.atari import GameChoices, default_sticky, game_choices
 from agents.envs.game_options import MACHADO_STICKY, GameOptions
 from agents.errors import ArcadeError
+from app.launch_choices import remember_game
 from app.training_loop import SessionInfo
 
 if TYPE_CHECKING:
@@ -68,6 +71,11 @@ class GameSettingsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
+        self._shown = self.options()
+
+    def changed(self) -> bool:
+        """Whether anything was changed from the settings the dialog opened with (as its widgets show them)."""
+        return self.options() != self._shown
 
     def options(self) -> GameOptions:
         """The settings as chosen (sticky always named, so a save records it)."""
@@ -151,13 +159,14 @@ class GameSettings(QObject):
         if dialog is None:
             return
         try:
-            if dialog.exec() == QDialog.DialogCode.Accepted:
+            if dialog.exec() == QDialog.DialogCode.Accepted and dialog.changed():
                 self.start(dialog.options())
         finally:
             dialog.deleteLater()
 
     def start(self, options: GameOptions) -> None:
-        """A new agent on the running game with `options`, after the usual question about unsaved training."""
+        """A new agent on the running game with `options`, after the usual question about unsaved training; the
+        options are remembered for the game unless the person cancelled."""
         info = self.window.session
-        if info is not None:
-            self.window._switch(info.env_id, self.window.spec, game=options)
+        if info is not None and self.window.start_session(info.env_id, self.window.spec, game=options):
+            remember_game(self.window.store, info.env_id, options)

@@ -1,10 +1,11 @@
 """The map editor's model, without Qt: brushes, strokes of painted cells, and undo.
 
 The window paints with a brush; each painted cell becomes a `MapEdit` (the cells it changes, before and after)
-that the window sends to the training loop at once, so the environment, V(s) and the arrows follow while the
-user paints. Every edit is checked by `agents.envs.gridworld.with_cells`, the rules a map file is read by: an
-edit that would leave no start or no goal is refused with a one-line MapError and changes nothing. One press,
-drag and release of the mouse is one stroke, and undo takes back a whole stroke.
+that the window sends to the training loop (a few at a time: `MapEdit.then` joins them into one command), so the
+environment, V(s) and the arrows follow while the user paints. Every edit is checked by
+`agents.envs.gridworld.with_cells`, the rules a map file is read by: an edit that would leave no start or no goal
+is refused with a one-line MapError and changes nothing. One press, drag and release of the mouse is one stroke,
+and undo takes back a whole stroke.
 """
 
 from __future__ import annotations
@@ -122,6 +123,13 @@ class MapEditModel:
         if brush == "S":
             changes = (CellChange(self._grid.start, "S", "."), *changes)
         return MapEdit(changes)
+
+    def reset_to(self, grid: GridMap) -> None:
+        """Take `grid` as the map (the one the loop really plays, after it refused an edit). The undo history and
+        the stroke so far described another map, so they are forgotten; a stroke in progress goes on."""
+        self._grid = grid
+        self._history.clear()
+        self._stroke = None
 
     def undo(self) -> MapEdit | None:
         """Take back the last stroke; returns the edit that does it (to send to the loop), None if none."""

@@ -2,10 +2,12 @@
 
 The "Edit map" mode turns the game view's mouse into a brush: a press paints the cell under it, a drag paints
 every cell it crosses (the left button with the chosen brush, the right one with floor), Ctrl+Z takes back
-the last stroke and "Save map as…" writes the map as a .txt map file. Each painted cell goes to the training
-loop at once (`WorkerBase.edit_map`), so the environment, V(s) and the arrows follow while the user paints,
-paused or running; the agent keeps its network. The edits themselves (validation, undo) are
-`app.map_edit.MapEditModel`, without Qt.
+the last stroke and "Save map as…" writes the map as a .txt map file. The cells painted go to the training loop
+together, one `WorkerBase.edit_map` command every FLUSH_MS at most and one at the release (so a long drag is a
+handful of commands, each ending the episode once), and the environment, V(s) and the arrows follow while the
+user paints, paused or running; the agent keeps its network. The loop answers every command with the map it
+plays (`map_edited`): after an edit it refused, the editor takes that map back. The edits themselves
+(validation, undo) are `app.map_edit.MapEditModel`, without Qt.
 """
 
 from __future__ import annotations
@@ -13,12 +15,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QIcon, QKeySequence, QMouseEvent, QPainter, QPixmap
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMenu, QMessageBox, QToolBar
 
 from agents.envs import gridworld
-from agents.envs.gridworld import Position, parse_map, shortest_path_length
+from agents.envs.gridworld import GridMap, Position, parse_map, same_cells, shortest_path_length
 from agents.errors import MapError
 from app.game_view import GameView
 from app.map_edit import BRUSHES, MapEdit, MapEditModel, brush_label
@@ -36,6 +38,8 @@ BRUSH_TIPS = {"#": "Wall: the agent cannot enter it", ".": "Floor: free to walk 
               "L": "Lava: -1 and the episode ends", "G": "Goal: +1 and the episode ends",
               "S": "Start: moves the start (exactly one)"}
 MESSAGE_MS = 8000
+FLUSH_MS = 50
+"""The longest a painted cell waits before it goes to the loop with the others painted meanwhile."""
 
 
 def cell_at(view: GameView, position: QPointF) -> Position | None:
@@ -75,10 +79,14 @@ def _swatch(colour: tuple[int, int, int]) -> QIcon:
 
 class MapEditor(QObject):
     """The Edit map mode of a window: its actions (in `menu` and `toolbar`), mouse painting on `view`, and the
-    edits sent to `worker`. It follows the worker's sessions by itself; the window only places the menu and
-    the toolbar (in `TOOLBAR_AREA`: a paint palette beside the picture, where the top row has no room left)."""
+    edits sent to `worker`. It follows the worker's sessions, edits and saves by itself; the window places the
+    menu and the toolbar (in `TOOLBAR_AREA`: a paint palette beside the picture, where the top row has no room
+    left), passes on refused edits (`show_edit_failure`) and counts `has_unsaved_edits` as unsaved work."""
 
     TOOLBAR_AREA = Qt.ToolBarArea.LeftToolBarArea
+
+    unsaved_changed = Signal(bool)
+    """Whether the map has edits that no save holds (of the agent, or of the map as .txt) changed."""
 
     def __init__(self, window: QMainWindow, view: GameView, worker: WorkerBase) -> None:
         super().__init__(window)
@@ -88,10 +96,25 @@ class MapEditor(QObject):
         self._brush = "#"
         self._stroke_brush: str | None = None
         self._last_cell: Position | None = None
+        self._pending: MapEdit | None = None
+        """Painted in the model, not yet sent to the loop."""
+        self._in_flight = 0
+        """Commands sent to the loop that it has not answered yet."""
+        self._live: GridMap | None = None
+        """The map as the loop last reported it."""
+        self._saved: GridMap | None = None
+        """The map as the last save holds it (the session's own map until one)."""
+        self._unsaved = False
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(FLUSH_MS)
+        self._flush_timer.timeout.connect(self.flush)
         self._build_actions()
         self.menu = self._build_menu()
         self.toolbar = self._build_toolbar()
         worker.session_started.connect(self._on_session_started)
+        worker.map_edited.connect(self._on_map_edited)
+        worker.saved.connect(self._on_agent_saved)
         view.installEventFilter(self)
         self._update_actions()
 
@@ -159,19 +182,63 @@ class MapEditor(QObject):
     def brush(self) -> str:
         return self._brush
 
+    def has_unsaved_edits(self) -> bool:
+        """The map has edits that neither a save of the agent nor Save map as holds."""
+        return self._unsaved
+
     def _on_session_started(self, info: SessionInfo) -> None:
-        """A new session: edit its map from scratch (edits of the old one are gone with it)."""
-        self._session = info
+        """A new session: edit its map from scratch (edits of the old one are gone with it, unsent ones too)."""
+        self._flush_timer.stop()
+        self._session, self._pending, self._in_flight = info, None, 0
         self._end_stroke()
-        self._model = None
-        if info.map_text is not None:
-            try:
-                self._model = MapEditModel(parse_map(info.map_text, source=info.env_id))
-            except MapError as error:  # the loop runs this very map, so this is a bug: say so, edit nothing
-                log.error("cannot edit the map of %s: %s", info.env_id, error)
+        self._live = self._saved = self._parsed(info.map_text)
+        self._model = MapEditModel(self._live) if self._live is not None else None
         if self._model is None:
             self.edit_action.setChecked(False)
         self._update_actions()
+        self._update_unsaved()
+
+    def _parsed(self, map_text: str | None) -> GridMap | None:
+        if map_text is None or self._session is None:
+            return None
+        try:
+            return parse_map(map_text, source=self._session.env_id)
+        except MapError as error:  # the loop runs this very map, so this is a bug: say so, edit nothing
+            log.error("cannot edit the map of %s: %s", self._session.env_id, error)
+            return None
+
+    def _on_map_edited(self, session_id: int, map_text: str) -> None:
+        """The loop answered an edit with the map it plays. Once every edit sent is answered, the model must be
+        that map; where it is not (the loop refused one), the model takes the loop's map."""
+        if self._session is None or session_id != self._session.session_id or self._model is None:
+            return
+        self._in_flight = max(0, self._in_flight - 1)
+        live = self._parsed(map_text)
+        if live is None:
+            return
+        self._live = live
+        if self._in_flight == 0 and self._pending is None and not same_cells(live, self._model.grid):
+            self._model.reset_to(live)
+            self._update_actions()
+            self._update_unsaved()
+
+    def show_edit_failure(self, message: str) -> None:
+        """The loop refused an edit (failed("edit", message)): a one-line status message, no dialog; the model
+        follows the loop's map when its answer comes."""
+        self._message(f"Cannot edit the map: {message}")
+
+    def _on_agent_saved(self, _path: str) -> None:
+        """A save of the agent holds the map the loop played when it wrote it: the last one it reported."""
+        if self._live is not None:
+            self._saved = self._live
+            self._update_unsaved()
+
+    def _update_unsaved(self) -> None:
+        model, saved = self._model, self._saved
+        unsaved = model is not None and saved is not None and not same_cells(model.grid, saved)
+        if unsaved != self._unsaved:
+            self._unsaved = unsaved
+            self.unsaved_changed.emit(unsaved)
 
     def _update_actions(self) -> None:
         """Only a gridworld has a map to edit: on an Atari game the toolbar is not shown at all, and the brushes
@@ -187,6 +254,7 @@ class MapEditor(QObject):
 
     def _on_edit_toggled(self, on: bool) -> None:
         self._end_stroke()
+        self.flush()
         self._update_actions()
         if on:
             self._view.setCursor(Qt.CursorShape.CrossCursor)
@@ -223,6 +291,7 @@ class MapEditor(QObject):
             return True
         if kind == QEvent.Type.MouseButtonRelease and self._stroke_brush is not None:
             self._end_stroke()
+            self.flush()
             return True
         return False
 
@@ -240,7 +309,12 @@ class MapEditor(QObject):
         return True
 
     def _drag(self, cell: Position | None) -> None:
-        if cell is None or cell == self._last_cell:
+        """Paint the cells from the last one painted to `cell`; off the board, the line is broken, so coming back
+        elsewhere does not paint the cells between the two places."""
+        if cell is None:
+            self._last_cell = None
+            return
+        if cell == self._last_cell:
             return
         for step in cells_between(self._last_cell, cell) if self._last_cell is not None else [cell]:
             self._paint(step)
@@ -254,7 +328,7 @@ class MapEditor(QObject):
             self._message(f"Cannot edit the map: {error}")
             return
         if edit is not None:
-            self._send(edit)
+            self._queue(edit)
 
     def _end_stroke(self) -> None:
         if self._model is not None:
@@ -269,13 +343,26 @@ class MapEditor(QObject):
         self._stroke_brush, self._last_cell = None, None
         edit = self._model.undo()
         if edit is not None:
-            self._send(edit)
+            self._queue(edit)
+        self.flush()
         self._update_actions()
 
-    def _send(self, edit: MapEdit) -> None:
-        assert self._model is not None and self._session is not None
-        self._worker.edit_map(self._session.session_id, edit.cells)
+    def _queue(self, edit: MapEdit) -> None:
+        """Keep `edit` for the next command, which leaves within FLUSH_MS."""
+        self._pending = edit if self._pending is None else self._pending.then(edit)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
         self._update_actions()
+        self._update_unsaved()
+
+    def flush(self) -> None:
+        """Send what is painted but not yet sent now (e.g. before a save of the agent, so it holds every cell)."""
+        self._flush_timer.stop()
+        edit, self._pending = self._pending, None
+        if edit is None or self._model is None or self._session is None:
+            return
+        self._in_flight += 1
+        self._worker.edit_map(self._session.session_id, edit.cells)
         if shortest_path_length(self._model.grid) is None:
             self._message("No path leads from the start to a goal now: the agent cannot succeed on this map")
 
@@ -288,6 +375,7 @@ class MapEditor(QObject):
         """Ask for a .txt file and write the map as it is now; a failure is a one-line warning."""
         if self._model is None:
             return
+        self.flush()
         path, _ = QFileDialog.getSaveFileName(self._window, "Save map as", self._suggested_path(), MAP_FILTER)
         if not path:
             return
@@ -297,6 +385,8 @@ class MapEditor(QObject):
         except MapError as error:
             QMessageBox.warning(self._window, "Cannot save the map", str(error))
             return
+        self._saved = self._model.grid
+        self._update_unsaved()
         self._message(f"Saved the map to {written}")
 
     def _suggested_path(self) -> str:

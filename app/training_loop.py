@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from agents.checkpoint import load_whole, save_agent
+from agents.checkpoint import load_whole, map_text_of, save_agent
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
 from agents.envs.gridworld import GridWorldEnv, map_to_text, same_cells, with_cells
@@ -36,8 +36,9 @@ from agents.replay import ReplaySummary
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
 from agents.types import EpisodeStats, UpdateStats
+from app.saliency_feed import SaliencyFeed
 from app.sub_frames import SubFrameRecorder, attach_recorder
-from app.view_frame import ViewFrame
+from app.view_frame import SaliencyView, ViewFrame
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ fall further behind the game."""
 
 Command = tuple[str, tuple]
 Emit = Callable[[str, tuple], None]
-"""(event name, arguments): session_started, saved, failed, speed_changed, status."""
+"""(event name, arguments): session_started, saved, failed, map_edited, speed_changed, status."""
 Receive = Callable[[float], Command | None]
 """The next command, waiting at most the given seconds; None when none came."""
 
@@ -208,6 +209,7 @@ class _Published:
     replay: ReplaySummary | None = None
     grid_values: np.ndarray | None = None
     grid_actions: np.ndarray | None = None
+    saliency: SaliencyView | None = None
     steps_per_second: float = 0.0
     episodes: list[EpisodeStats] = field(default_factory=list)
     updates: deque[tuple[int, UpdateStats]] = field(default_factory=lambda: deque(maxlen=5000))
@@ -250,6 +252,7 @@ class TrainingLoop:
         self._last_publish = 0.0
         self._last_summary = -1.0
         self._summary_cost = 0.0
+        self._saliency = SaliencyFeed()
         self._rate_mark = (time.perf_counter(), 0)
         self._steps_taken = 0
         self.stopped = False
@@ -291,7 +294,7 @@ class TrainingLoop:
                 network=session.network, new_episodes=tuple(published.episodes),
                 new_updates=tuple(published.updates), steps_per_second=published.steps_per_second,
                 replay=published.replay, grid_values=published.grid_values,
-                grid_actions=published.grid_actions, sub_frames=published.sub_frames)
+                grid_actions=published.grid_actions, sub_frames=published.sub_frames, saliency=published.saliency)
             published.fresh, published.sub_frames = False, ()
             published.episodes.clear()
             published.updates.clear()
@@ -316,6 +319,8 @@ class TrainingLoop:
             self._step_guarded()
         elif self._unpublished is not None:
             self._publish_unpublished()
+        if self._saliency.pending:
+            self._advance_saliency()
 
     def close(self) -> None:
         """Close the environment and let go of the session (its emulator is freed now, not at exit)."""
@@ -329,7 +334,7 @@ class TrainingLoop:
         """How long to wait for a command: until the next paced step, or a while when idle."""
         if self._session is None:
             return 0.5
-        if self._step_due(now):
+        if self._step_due(now) or self._saliency.pending:
             return 0.0
         rate = self._pace()
         if rate is not None and self.speed is not Speed.PAUSED and not self._waits_for_press():
@@ -384,6 +389,41 @@ class TrainingLoop:
         if human and (not self._held_changes or self._held_changes[-1] != action):
             self._held_changes.append(int(action))
 
+    def _on_saliency(self, on: bool) -> None:
+        """Compute saliency maps for the published frames (the game view's overlay), or stop. Switched on while
+        paused, the first map is of the step on screen."""
+        self._saliency.set_enabled(bool(on))
+        session, snapshot = self._session, self._published.snapshot
+        if on and session is not None and snapshot is not None:
+            self._saliency.offer(session.description.kind, session.agent, snapshot.observation, time.perf_counter(),
+                                 self._steps_taken)
+
+    def _advance_saliency(self) -> None:
+        """A pass of the saliency map in the making (one tick's worth); a map finished while the loop is idle is
+        published with the step on screen at once, since no step will carry it."""
+        session = self._session
+        now = time.perf_counter()
+        idle = self.speed is Speed.PAUSED or self._waits_for_press()
+        spare = None if idle else (self._next_due - now if self._pace() is not None else 0.0)
+        try:
+            finished = self._saliency.advance(now, spare)
+        except Exception as error:  # noqa: BLE001 - the overlay stops, training goes on
+            log.warning("saliency failed", exc_info=error)
+            self._saliency.set_enabled(False)
+            self._emit("failed", ("saliency", one_line(error)))
+            return
+        if not finished or not idle or session is None:
+            return
+        with self._lock:
+            published = self._published
+            if published.snapshot is None or published.session_id != session.session_id:
+                return
+            published.saliency = self._saliency.view(time.perf_counter(), self._steps_taken,
+                                                     session.description.action_names)
+            if not published.fresh:
+                self._gate.published()
+            published.fresh = True
+
     def _on_record_human(self, record: bool) -> None:
         self.settings.record_human = bool(record)
 
@@ -397,7 +437,10 @@ class TrainingLoop:
     def _on_edit_map(self, session_id: int, cells: Sequence[tuple[Sequence[int], str]]) -> None:
         """Paint cells of the running gridworld (the map editor). The agent keeps its network: the map keeps its
         size, so the observation's shape is unchanged. The episode in progress was played on the old map and
-        ends here, as on Restart, so the replay gets a seam instead of a transition across the edit."""
+        ends here, as on Restart, once per command whatever its number of cells, so the replay gets one seam
+        instead of a transition across the edit. Every command of a gridworld is answered with
+        map_edited(session id, the map as the loop now plays it), after failed("edit", ...) when refused, so the
+        editor can follow the live map."""
         session = self._session
         if session is None or session.session_id != session_id:
             return  # an edit of a session that has been replaced: the editor starts over with the new one
@@ -406,10 +449,13 @@ class TrainingLoop:
             self._emit("failed", ("edit", f"{session.description.name} has no map to edit"))
             return
         try:
-            grid = with_cells(env.grid, cells)
+            self._paint_cells(session, env, cells)
         except ArcadeError as error:
             self._emit("failed", ("edit", one_line(error)))
-            return
+        self._emit("map_edited", (session_id, map_to_text(env.grid)))
+
+    def _paint_cells(self, session: _Session, env: GridWorldEnv, cells: Sequence[tuple[Sequence[int], str]]) -> None:
+        grid = with_cells(env.grid, cells)
         if same_cells(grid, env.grid):
             return  # nothing changed: the episode goes on
         env.set_map(grid)
@@ -473,9 +519,8 @@ class TrainingLoop:
         except BaseException:
             env.close()
             raise
-        map_text = Path(env_id).read_text(encoding="utf-8") if env_id.endswith(".txt") else None
         self._session_counter += 1
-        return _Session(self._session_counter, env_id, env, agent, description, map_text=map_text,
+        return _Session(self._session_counter, env_id, env, agent, description, map_text=map_text_of(env_id, env),
                         recorder=attach_recorder(env))
 
     def _load_session(self, path: str, env_hint: str | None = None) -> _Session:
@@ -507,6 +552,7 @@ class TrainingLoop:
         self._held_changes.clear()
         self._unpublished = None
         self._last_summary = -1.0
+        self._saliency.reset()
         self.settings.play_epsilon = evaluation_epsilon(session.description.kind)
         self._emit("session_started", (session.info(),))
         self._offer_preview(session)
@@ -662,6 +708,8 @@ class TrainingLoop:
             self._summary_cost = self._last_summary - now
         screens = tuple(self._screens)[:-1]  # the last one is `snapshot.frame`
         self._screens.clear()
+        self._saliency.offer(session.description.kind, session.agent, snapshot.observation, now, self._steps_taken)
+        saliency = self._saliency.view(now, self._steps_taken, session.description.action_names)
         with self._lock:
             self._gate.published()
             published = self._published
@@ -669,6 +717,7 @@ class TrainingLoop:
                 unseen = (published.snapshot.frame,) if published.fresh and published.snapshot else ()
                 published.sub_frames = (*published.sub_frames, *unseen, *screens)[-MAX_SUB_FRAMES:]
             published.snapshot, published.fresh = snapshot, True
+            published.saliency = saliency
             if refresh:
                 published.replay = replay
                 if grid is not None:

@@ -8,7 +8,8 @@ loads only torch, gymnasium and the agents.
 Messages to the window, in order, over one pipe (written by a sender thread, so a full pipe never stalls the
 loop):
 
-    ("event", name, args, LoopStatus)                   session_started, saved, failed, speed_changed, status
+    ("event", name, args, LoopStatus)                   session_started, saved, failed, map_edited,
+                                                        speed_changed, status
     ("frame", ViewFrame, replay_new, grid_new, LoopStatus)   only while the window keeps up (SharedFrameGate)
     ("crash", one-line message)                           just before the child dies of an unexpected error
 

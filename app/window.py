@@ -5,13 +5,16 @@ pulls copies of the loop's state at each refresh. The loop runs in a child proce
 (`app.process_worker`), so drawing and training use separate cores; `in_process=True` runs it in a thread
 instead (Qt's mandelbrot pattern). Saving and loading happen where the agent lives; their outcome comes
 back as signals.
+
+MainWindow composes one object per feature and places their actions: the File menu's saves
+(`app.file_actions`), the Agent menu (`app.agent_picker`), the View switches (`app.view_switches`), the keys of
+human play (`app.human_keys`), Game settings and the map editor.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import signal
 import sys
 from collections import deque
@@ -20,8 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeyEvent, QKeySequence, QWindow
+from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -31,11 +34,9 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QToolBar,
-    QToolButton,
     QWidget,
 )
 
-from agents.checkpoint import read_save_info
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
 from agents.envs.registry import env_kind, list_env_ids
@@ -43,10 +44,13 @@ from agents.errors import ArcadeError
 from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
 from agents.shipped import is_shipped
+from app.agent_picker import AgentPicker
+from app.file_actions import FileActions
 from app.game_settings import GameSettings
 from app.game_view import GameView
+from app.human_keys import HumanKeys
 from app.keymap import KeyMap
-from app.launch_choices import DEFAULT_ENV, FIRST_RUN_HINT, launch_choice
+from app.launch_choices import DEFAULT_ENV, FIRST_RUN_HINT, launch_choice, remembered_game
 from app.map_editor import MAP_FILTER, MapEditor
 from app.panels.attention import AttentionPanel
 from app.panels.q_values import QValuesPanel
@@ -54,64 +58,28 @@ from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
 from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.readouts import rate_text
-from app.settings import app_settings, read_bool, recent_saves, remember_agent, remember_save
-from app.trained_agents_menu import TrainedAgentsMenu
-from app.training_loop import MAX_SUB_FRAMES, WINDOW_ATARI_OVERRIDES, SessionInfo, Speed
-from app.unsaved_question import UnsavedQuestion
+from app.saliency_overlay import SaliencyOverlay
+from app.session_labels import agent_label, atari_tooltip, session_title
+from app.settings import app_settings, remember_agent, remember_save
+from app.training_loop import MAX_SUB_FRAMES, SessionInfo, Speed
 from app.view_frame import ViewFrame
+from app.view_switches import ViewSwitches
 from app.window_layout import WindowLayout
 from app.worker import ThreadWorker, WorkerBase
 
 log = logging.getLogger(__name__)
 
-SAVES_DIR = Path("saves")
-SAVE_FILTER = "DQN Arcade saves (*.dqn);;All files (*)"
-OPEN_FILTER = ("Agents (*.dqn *.zip *.cleanrl_model);;DQN Arcade saves (*.dqn);;"
-               "Stable-Baselines3 DQN (*.zip);;CleanRL dqn_atari (*.cleanrl_model);;All files (*)")
 REFRESH_MS = 16
 """The window pulls the loop's latest state at about 60 Hz: Atari's own frame rate (the 4 frames of a skipped
 step are played one per refresh), and often enough that the loop's ~30 steps/s are shown as they come
 rather than when a slower timer happens to fire. A refresh without a new frame costs a few microseconds."""
 PLAYBACK_LIMIT = MAX_SUB_FRAMES + 1
 """Pictures waiting for the game view at most (about 150 ms): a window that falls behind skips ahead."""
-AGENT_CHOICES: tuple[tuple[str, str | None, str], ...] = (
-    ("dqn", "attention", "DQN · attention"),
-    ("dqn", "cnn", "DQN · CNN"),
-    ("dqn", "mlp", "DQN · MLP"),
-    ("qlearning", None, "Tabular Q-learning"),
-)
 MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "Train"}
 SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
 FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
                   "run": "The run stopped", "process": "The training process stopped",
-                  "edit": "Cannot edit the map"}
-ATARI_TOOLTIP = ("Atari agents in the window use a {buffer} replay buffer (Nature: 1M) and start learning"
-                 " after {starts} steps (Nature: 50,000), so learning begins within a minute of watching.\n"
-                 "Train headless (dqn-arcade train) for the paper's settings.")
-
-
-def atari_tooltip() -> str:
-    """Why a window's Atari agent learns sooner than the paper's, with the numbers the worker really uses."""
-    values = dict(item.split("=", 1) for item in WINDOW_ATARI_OVERRIDES)
-    return ATARI_TOOLTIP.format(buffer=f"{int(values['buffer_size']):,}",
-                                starts=f"{int(values['learning_starts']):,}")
-
-
-def session_title(info: SessionInfo, agent_label: str) -> str:
-    """"maze_mlp.dqn[*] — DQN Arcade — Maze — DQN · MLP", as desktop programs name their document; Qt shows
-    the [*] as "*" while the window is marked modified (training not saved)."""
-    source = info.save_path or info.opened_from
-    name = Path(source).name if source else "Untitled"
-    if source and not info.save_path:
-        name += " (read-only)"  # a shipped agent or another library's model: Save asks for a new file
-    return f"{name}[*] — DQN Arcade — {info.description.name} — {agent_label}"
-
-
-def default_save_name(env_id: str, network: str | None, agent_kind: str) -> str:
-    """saves/<env>_<network>.dqn, the same names the command line uses."""
-    stem = Path(env_id).stem if env_id.endswith(".txt") else env_id
-    name = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-").lower()
-    return f"{name}_{network or agent_kind}.dqn"
+                  "edit": "Cannot edit the map", "saliency": "Saliency stopped"}
 
 
 def training_threads() -> int:
@@ -122,34 +90,31 @@ def training_threads() -> int:
 
 
 class MainWindow(QMainWindow):
-    """DQN Arcade's window. `agent_overrides` (FIELD=VALUE per agent kind) let tests use small, fast agents."""
+    """DQN Arcade's window. `agent_overrides` (FIELD=VALUE per agent kind) let tests use small, fast agents;
+    `game`: the first session's Atari game settings (default: those last chosen for the game)."""
 
     def __init__(self, env_id: str | None = None, load_path: str | None = None, *,
                  settings: QSettings | None = None, agent_overrides: Mapping[str, Sequence[str]] | None = None,
                  device: str = "auto", seed: int | None = None, agent: AgentSpec | None = None,
-                 worker: WorkerBase | None = None, in_process: bool = False) -> None:
+                 worker: WorkerBase | None = None, in_process: bool = False, game: GameOptions | None = None) -> None:
         super().__init__()
         self.store = settings if settings is not None else app_settings()
         self.session: SessionInfo | None = None
-        self.launch = launch_choice(self.store, env_id, agent)
+        self.launch = launch_choice(self.store, env_id, agent, game)
         self.spec = self.launch.spec
         self.keymap: KeyMap | None = None
         self.mode = Mode.TRAIN
         self.speed = self.launch.speed
         self._resume_speed = self.speed if self.speed is not Speed.PAUSED else Speed.NORMAL
-        self._after_save: str | None = None
         self._fallback_env = DEFAULT_ENV
-        self._skip_close_question = False
         self._shut_down = False
         self._first_run = self.launch.first_launch
-        self._mode_on_start: Mode | None = None
-        """A mode to switch to when the session being opened starts (a trained agent opens in Agent play)."""
         self._playback: deque[ViewFrame] = deque(maxlen=PLAYBACK_LIMIT)
         """Pictures for the game view, one per refresh: a step's skipped frames, then its own."""
         self.worker = worker or self._make_worker(resolve_device(device), agent_overrides, seed, in_process)
         self.worker.setParent(self)
         self.worker.start()  # the child imports torch while the widgets are built
-        self.unsaved_question = UnsavedQuestion(self, self.worker)
+        self.file_actions = FileActions(self)
         self._build_views()
         self._build_actions()
         self._build_menus()
@@ -158,6 +123,9 @@ class MainWindow(QMainWindow):
         self._connect_worker()
         self.game_settings = GameSettings(self)
         self.map_editor = MapEditor(self, self.game_view, self.worker)
+        self.map_editor.unsaved_changed.connect(self._show_modified)
+        self.saliency_overlay = SaliencyOverlay(self, self.game_view, self.worker)
+        self.view_menu.addActions(self.saliency_overlay.actions())
         self.menuBar().addMenu(self.map_editor.menu)
         self.window_layout.add_toolbar(self.map_editor.toolbar, self.map_editor.TOOLBAR_AREA)
         self._restore_layout()
@@ -165,7 +133,7 @@ class MainWindow(QMainWindow):
         self.timer.setInterval(REFRESH_MS)
         self.timer.setTimerType(Qt.TimerType.PreciseTimer)
         self.timer.timeout.connect(self._pull_frame)
-        QApplication.instance().installEventFilter(self)
+        self.human_keys = HumanKeys(self)
         self._start(env_id, load_path)
 
     # ------------------------------------------------------------------ construction
@@ -199,7 +167,6 @@ class MainWindow(QMainWindow):
         self._add_dock("Replay buffer", self.replay_panel, bottom,
                        "How full the replay memory is, its newest transitions and what the last batch"
                        " sampled.")
-        self.attention_panel.overlay_toggled.connect(self._on_attention_overlay)
 
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
         self.window_layout.add_dock(title, panel, area, tip)
@@ -226,12 +193,9 @@ class MainWindow(QMainWindow):
         self._build_view_actions()
 
     def _build_file_actions(self) -> None:
-        self.open_action = self._action("&Open…", "Open a saved agent and switch to its environment",
-                                        self.open_save, shortcut="Ctrl+O")
-        self.save_action = self._action("&Save", "Save the agent (to its file, or choose one in saves/)",
-                                        self.save, shortcut="Ctrl+S")
-        self.save_as_action = self._action("Save &As…", "Save the agent to a new file", self.save_as,
-                                           shortcut="Ctrl+Shift+S")
+        files = self.file_actions
+        self.open_action, self.save_action, self.save_as_action = (files.open_action, files.save_action,
+                                                                   files.save_as_action)
         self.open_map_action = self._action("Open &map file…", "Load a gridworld map (.txt) from disk",
                                             self.open_map, shortcut="Ctrl+M")
         self.quit_action = self._action("&Quit", "Close DQN Arcade", self.close, shortcut="Ctrl+Q")
@@ -265,51 +229,20 @@ class MainWindow(QMainWindow):
                                          " is kept", self.worker.restart, shortcut="Ctrl+R")
 
     def _build_agent_actions(self) -> None:
-        self.agent_group = QActionGroup(self)
-        self.agent_actions: dict[tuple[str, str | None], QAction] = {}
-        for kind, network, label in AGENT_CHOICES:
-            tip = ("Tabular Q-learning (Watkins 1992): one table row per cell; gridworlds only"
-                   if kind == "qlearning" else f"Deep Q-network with the {label.split('· ')[1]} Q-network")
-            action = self._action(label, tip, group=self.agent_group)
-            action.triggered.connect(lambda _=False, k=kind, n=network: self._choose_agent(k, n))
-            self.agent_actions[(kind, network)] = action
-        self.double_action = self._action("Double DQN", "Double DQN target (van Hasselt et al. 2016):"
-                                          " a new agent", checkable=True)
-        self.double_action.triggered.connect(lambda checked: self._choose_switch(double=checked))
-        self.dueling_action = self._action("Dueling head", "Dueling head Q = V + A - mean A (Wang et al."
-                                           " 2016): a new agent (the attention network is always dueling)",
-                                           checkable=True)
-        self.dueling_action.triggered.connect(lambda checked: self._choose_switch(dueling=checked))
-        self.new_agent_action = self._action("New agent", "Throw the agent away and start an untrained one",
-                                             lambda: self._switch(self._env_id(), self.spec))
+        picker = self.agent_picker = AgentPicker(self)
+        self.agent_actions, self.new_agent_action = picker.agent_actions, picker.new_agent_action
+        self.agent_menu, self.trained_menu = picker.menu, picker.trained_menu
 
     def _build_view_actions(self) -> None:
-        view = self.game_view.options
-        self.values_action = self._action("Value heat map", "Gridworld: V(s) with the agent on each cell",
-                                          lambda on: self.game_view.set_options(values=on), checkable=True)
-        self.arrows_action = self._action("Greedy arrows", "Gridworld: the greedy action in each cell",
-                                          lambda on: self.game_view.set_options(arrows=on), checkable=True)
-        self.attention_action = self._action("Attention overlay", "The attention weights over the picture"
-                                             " (head chosen in the Attention panel)",
-                                             self._on_attention_overlay, checkable=True)
-        self.input_action = self._action("Network input (84×84)", "Atari: show the greyscale frame the"
-                                         " network sees instead of the colour screen",
-                                         lambda on: self.game_view.set_options(network_input=on),
-                                         checkable=True)
-        self.help_action = self._action("Key help", "Show the key bindings while you play",
-                                        self._update_key_help, shortcut="F1", checkable=True)
-        for action, on in ((self.values_action, view.values), (self.arrows_action, view.arrows),
-                           (self.attention_action, view.attention), (self.input_action, view.network_input)):
-            action.setChecked(on)
-        self.help_action.setChecked(True)
+        self.view_switches = ViewSwitches(self, self.game_view, self.attention_panel, self.store)
+        self.attention_action, self.help_action = self.view_switches.attention_action, self.view_switches.help_action
+        self.help_action.toggled.connect(self._update_key_help)
+        self._update_key_help()
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.open_action, self.save_action, self.save_as_action])
-        self.recent_menu = file_menu.addMenu("Recent saves")
-        self.recent_menu.setToolTipsVisible(True)
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.file_actions.add_to_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.open_map_action)
         file_menu.addSeparator()
@@ -320,21 +253,13 @@ class MainWindow(QMainWindow):
         run_menu.addActions([*self.speed_actions.values(), self.step_action])
         run_menu.addSeparator()
         run_menu.addActions([self.record_action, self.reset_action])
-        self.agent_menu = bar.addMenu("&Agent")
-        self.agent_menu.setToolTipsVisible(True)
-        self.agent_menu.addActions(list(self.agent_actions.values()))
-        self.agent_menu.addSeparator()
-        self.agent_menu.addActions([self.double_action, self.dueling_action, self.new_agent_action])
-        self.agent_menu.addSeparator()
-        self.trained_menu = TrainedAgentsMenu(self, self.open_trained_agent)
-        self.agent_menu.addMenu(self.trained_menu)
+        bar.addMenu(self.agent_menu)
         self.view_menu = bar.addMenu("&View")
         self.view_menu.addActions([dock.toggleViewAction() for dock in self.docks.values()])
         self.view_menu.addAction(self._action("Reset layout", "Every panel and toolbar back in its place, at"
                                               " its default size", self.window_layout.reset))
         self.view_menu.addSeparator()
-        self.view_menu.addActions([self.values_action, self.arrows_action, self.attention_action,
-                                   self.input_action, self.help_action])
+        self.view_menu.addActions(self.view_switches.actions())
         for menu in (file_menu, run_menu):
             menu.setToolTipsVisible(True)
 
@@ -349,14 +274,8 @@ class MainWindow(QMainWindow):
         self._fill_env_combo()
         self.env_combo.activated.connect(self._on_env_chosen)
         session.addWidget(self.env_combo)
-        self.agent_button = QToolButton(self)
-        self.agent_button.setMenu(self.agent_menu)
-        self.agent_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.agent_button.setToolTip("Agent: DQN with an attention, CNN or MLP Q-network, or tabular"
-                                     " Q-learning")
-        self.agent_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        session.addWidget(self.agent_button)
-        session.addActions([self.double_action, self.dueling_action])
+        session.addWidget(self.agent_picker.button)
+        session.addActions(self.agent_picker.switch_actions())
         self.window_layout.add_toolbar(session)
         run = QToolBar("Run", self)
         run.setObjectName("toolbar-run")
@@ -389,15 +308,12 @@ class MainWindow(QMainWindow):
 
     def _connect_worker(self) -> None:
         self.worker.session_started.connect(self._on_session_started)
-        self.worker.saved.connect(self._on_saved)
         self.worker.failed.connect(self._on_failed)
         self.worker.speed_changed.connect(self._on_speed_changed)
 
     def _restore_layout(self) -> None:
         self.window_layout.restore()
-        for action, key in ((self.values_action, "show_values"), (self.arrows_action, "show_arrows"),
-                            (self.help_action, "show_key_help")):
-            action.setChecked(read_bool(self.store, key, action.isChecked()))
+        self.view_switches.restore()
 
     def _start(self, env_id: str | None, load_path: str | None) -> None:
         self.worker.set_speed(self.speed)
@@ -405,17 +321,15 @@ class MainWindow(QMainWindow):
         self.mode_actions[Mode.TRAIN].setChecked(True)
         self._fallback_env = self.launch.env_id
         if load_path:
-            if is_shipped(load_path):
-                self._mode_on_start = Mode.PLAY  # a shipped agent is for watching, however it was opened
             self.worker.load(str(load_path), env_hint=noframeskip_id(env_id) if env_id else None)
         else:
-            self.worker.new_session(self._fallback_env, self.spec)
+            self.worker.new_session(self._fallback_env, self.spec, game=self.launch.game)
         self.timer.start()
 
     # ------------------------------------------------------------------ worker events
 
     def _on_session_started(self, info: SessionInfo) -> None:
-        self.session = info
+        previous, self.session = self.session, info
         self._playback.clear()
         self.spec = AgentSpec(info.agent_kind, info.network, self.spec.double, self.spec.dueling)
         description = info.description
@@ -432,77 +346,70 @@ class MainWindow(QMainWindow):
         remember_agent(self.store, info.agent_kind, info.network)
         if info.save_path:
             remember_save(self.store, info.save_path)
-        if self._mode_on_start is not None:
-            self.set_mode(self._mode_on_start)
-            self._mode_on_start = None
+        self._start_mode(info, previous)
         self._show_session_message(info)
+
+    def _start_mode(self, info: SessionInfo, previous: SessionInfo | None) -> None:
+        """A shipped agent is for watching: it starts in Agent play, however it was opened (Ctrl+T trains it
+        further). The agent after it trains, unless the person chose another mode meanwhile."""
+        if _is_shipped(info):
+            self.set_mode(Mode.PLAY)
+        elif previous is not None and _is_shipped(previous) and self.mode is Mode.PLAY:
+            self.set_mode(Mode.TRAIN)
 
     def _show_session_message(self, info: SessionInfo) -> None:
         """One message per session start: what went wrong at launch (once, over a running window), how it
         was opened, the first-launch hint, or simply what runs."""
         if self.launch.notice is not None:
             notice, self.launch = self.launch.notice, replace(self.launch, notice=None)
-            QTimer.singleShot(0, lambda: QMessageBox.warning(self, "Cannot open the environment", notice))
+            QTimer.singleShot(0, self, lambda: QMessageBox.warning(self, "Cannot open the environment", notice))
         if info.notice:
             self.statusBar().showMessage(info.notice, 15000)
         elif self._first_run and info.opened_from is None:
             self._first_run = False  # once: what the first minute shows, and where the trained agents are
             self.statusBar().showMessage(FIRST_RUN_HINT, 60000)
         else:
-            self.statusBar().showMessage(f"{info.description.name}: {self._agent_label(info)}", 5000)
+            self.statusBar().showMessage(f"{info.description.name}: {agent_label(info)}", 5000)
 
     def _sync_session_widgets(self, info: SessionInfo) -> None:
         """Show the running session in the pickers without triggering them."""
-        self.setWindowTitle(session_title(info, self._agent_label(info)))
+        self.setWindowTitle(session_title(info))
         index = self.env_combo.findText(info.env_id)
         if index < 0:
             index = self.env_combo.count() - 2
             self.env_combo.insertItem(index, info.env_id)
         self.env_combo.setCurrentIndex(index)
-        gridworld = info.description.kind == "gridworld"
-        action = self.agent_actions.get((info.agent_kind, info.network))
-        if action is not None:
-            action.setChecked(True)
-        self.agent_actions[("qlearning", None)].setEnabled(gridworld)
-        self.agent_button.setText(self._agent_label(info))
-        dqn = info.agent_kind == "dqn"
-        always_dueling = info.network == "attention"  # its head is dueling by construction
-        for switch, value in ((self.double_action, info.double), (self.dueling_action, info.dueling)):
-            switch.setEnabled(dqn)
-            switch.setChecked(bool(value) or (switch is self.dueling_action and dqn and always_dueling))
-        self.dueling_action.setEnabled(dqn and not always_dueling)
-        for widget_action in (self.values_action, self.arrows_action):
-            widget_action.setEnabled(gridworld)
-        self.input_action.setEnabled(not gridworld)
-        self.agent_button.setToolTip("Agent: DQN (attention, CNN or MLP Q-network) or tabular Q-learning"
-                                     + ("" if gridworld else "\n" + atari_tooltip()))
-
-    @staticmethod
-    def _agent_label(info: SessionInfo) -> str:
-        return next((label for kind, network, label in AGENT_CHOICES
-                     if kind == info.agent_kind and (network == info.network or kind == "qlearning")),
-                    info.agent_kind)
+        self.agent_picker.follow_session(info)
+        self.view_switches.follow_session(info.description.kind == "gridworld")
+        self.saliency_overlay.follow_session(info)
 
     def _on_speed_changed(self, value: str) -> None:
         """The worker paused itself (after an error); a bound method, so Qt calls it in the GUI thread."""
         self._show_speed(Speed(value))
 
-    def _on_saved(self, path: str) -> None:
-        remember_save(self.store, path)
+    def show_saved(self, path: str) -> None:
+        """The session was saved to `path`: the title names the file, and nothing is unsaved."""
         if self.session is not None:
             self.session = replace(self.session, save_path=path)
-            self.setWindowTitle(session_title(self.session, self._agent_label(self.session)))
-        self.setWindowModified(False)
-        self.statusBar().showMessage(f"Saved {path}", 8000)
-        if self._after_save == "close":
-            self._skip_close_question = True
-            self.close()
-        self._after_save = None
+            self.setWindowTitle(session_title(self.session))
+        self._show_modified()
+
+    def has_unsaved_map_edits(self) -> bool:
+        editor = getattr(self, "map_editor", None)  # None while the window is being built
+        return editor is not None and editor.has_unsaved_edits()
+
+    def _show_modified(self) -> None:
+        """The title's modified mark: unsaved training or unsaved map edits."""
+        self.setWindowModified(self.worker.unsaved_steps() > 0 or self.has_unsaved_map_edits())
 
     def _on_failed(self, what: str, message: str) -> None:
-        self._after_save = None
-        if what == "load":
-            self._mode_on_start = None
+        if what == "edit":  # the editor takes the live map back and says why in the status bar
+            self.map_editor.show_edit_failure(message)
+            return
+        if what == "saliency":  # the overlay goes off; training goes on, so no dialog
+            self.saliency_overlay.stop()
+            self.statusBar().showMessage(f"{FAILURE_TITLES[what]}: {message}", 15000)
+            return
         self.statusBar().showMessage(f"{FAILURE_TITLES.get(what, 'Error')}: {message}", 15000)
         if self.session is not None:
             self._sync_session_widgets(self.session)
@@ -524,8 +431,11 @@ class MainWindow(QMainWindow):
         if self.session is None:
             return
         if not self._playback:  # the worker queues what comes meanwhile: every frame drawn is shown
-            frame = self.worker.take_frame(self.session.session_id)
-            if frame is not None:
+            session_id = self.session.session_id
+            frame = self.worker.take_frame(session_id)
+            # taking a frame reads the worker's news, which may start another session meanwhile: a frame of
+            # the session it replaced must not reach the panels that were just reset for the new one
+            if frame is not None and self.session.session_id == session_id:
                 self._show_frame(frame)
         if self._playback:
             self.game_view.show_frame(self._playback.popleft())
@@ -551,7 +461,7 @@ class MainWindow(QMainWindow):
         rate = rate_text(frame.steps_per_second, self.speed is Speed.PAUSED)
         self.stats_label.setText(f"trained steps {snap.total_steps:,}   ε {snap.epsilon:.3f}   "
                                  f"episodes {snap.episodes_finished:,}   {rate}")
-        self.setWindowModified(self.worker.unsaved_steps() > 0)
+        self._show_modified()
 
     # ------------------------------------------------------------------ modes and speed
 
@@ -559,9 +469,7 @@ class MainWindow(QMainWindow):
         """Switch who acts; the episode goes on."""
         self.mode = mode
         self.mode_actions[mode].setChecked(True)
-        if self.keymap is not None:
-            self.keymap.clear()
-            self.worker.set_held_action(self.keymap.action())
+        self.human_keys.release_all()
         self.worker.set_mode(mode)
         self._update_key_help()
         self._update_status_line()
@@ -605,58 +513,6 @@ class MainWindow(QMainWindow):
     def _on_record_human(self, on: bool) -> None:
         self.worker.set_record_human(on)
 
-    def _on_attention_overlay(self, on: bool) -> None:
-        """The View menu and the Attention panel's check box both switch the overlay; keep them agreeing."""
-        self.attention_action.setChecked(on)
-        self.attention_panel.overlay_check.setChecked(on)
-        self.game_view.set_options(attention=on)
-
-    # ------------------------------------------------------------------ keyboard
-
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        """Keys for human play and Space-to-pause, wherever the focus is inside this window."""
-        kind = event.type()
-        if kind == QEvent.Type.WindowDeactivate and watched is self:
-            self._release_all_keys()
-        if kind not in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) or not self._owns(watched):
-            return False
-        assert isinstance(event, QKeyEvent)
-        if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
-            return False
-        if self.mode is Mode.HUMAN and self.keymap is not None and self.keymap.handles(event.key()):
-            if not event.isAutoRepeat():
-                self._human_key(event.key(), kind == QEvent.Type.KeyPress)
-            return True
-        if event.key() == Qt.Key.Key_Space and kind == QEvent.Type.KeyPress:
-            if not event.isAutoRepeat():
-                self.toggle_pause()
-            return True
-        return False
-
-    def _owns(self, watched: QObject) -> bool:
-        if isinstance(watched, QWindow):
-            return watched is self.windowHandle()
-        return isinstance(watched, QWidget) and watched.window() is self
-
-    def _human_key(self, key: int, pressed: bool) -> None:
-        assert self.keymap is not None
-        if self.keymap.per_press:
-            action = self.keymap.action_for_press(key) if pressed else None
-            if action is not None:
-                self.worker.press(action)
-            return
-        if pressed:
-            self.keymap.press(key)
-        else:
-            self.keymap.release(key)
-        self.worker.set_held_action(self.keymap.action())
-
-    def _release_all_keys(self) -> None:
-        """Releases are never seen once the window loses focus, so held keys are dropped then."""
-        if self.keymap is not None:
-            self.keymap.clear()
-            self.worker.set_held_action(self.keymap.action())
-
     # ------------------------------------------------------------------ environment and agent
 
     def _env_id(self) -> str:
@@ -672,7 +528,7 @@ class MainWindow(QMainWindow):
 
     def switch_env(self, env_id: str) -> None:
         """A new agent for `env_id`: same algorithm and network, the family's default switches."""
-        self._switch(env_id, self._spec_for(env_id))
+        self.start_session(env_id, self._spec_for(env_id))
 
     def _spec_for(self, env_id: str) -> AgentSpec:
         """The current algorithm and network in the same family of environments (gridworld or Atari); in the
@@ -685,7 +541,7 @@ class MainWindow(QMainWindow):
 
     def open_map(self) -> None:
         """Ask about unsaved training first, then for the map (a desktop program's order)."""
-        save_first = self._confirm_discard("open another map")
+        save_first = self.file_actions.confirm_discard("open another map")
         path = "" if save_first is None else QFileDialog.getOpenFileName(
             self, "Open gridworld map", str(Path("assets/gridworlds")), MAP_FILTER)[0]
         if path:
@@ -697,118 +553,51 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self._sync_session_widgets(self.session)
 
-    def _choose_agent(self, kind: str, network: str | None) -> None:
-        self._switch(self._env_id(), AgentSpec(kind, network))
+    def new_agent(self, spec: AgentSpec | None = None) -> None:
+        """A fresh agent (`spec`, by default the running one's) on the running environment."""
+        self.start_session(self._env_id(), spec or self.spec)
 
-    def _choose_switch(self, **switch: bool) -> None:
-        spec = self.spec
-        double = switch.get("double", self.double_action.isChecked())
-        dueling = switch.get("dueling", self.dueling_action.isChecked())
-        self._switch(self._env_id(), AgentSpec(spec.kind, spec.network, double, dueling))
-
-    def _switch(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> None:
-        """Start env_id with a fresh agent, after asking about an unsaved trained one; `game`: Atari settings
-        (by default the running game's, when env_id is that game)."""
-        save_first = self._confirm_discard("start a new agent")
+    def start_session(self, env_id: str, spec: AgentSpec, game: GameOptions | None = None) -> bool:
+        """Start env_id with a fresh agent, after asking about an unsaved trained one; False if the person
+        cancelled. `game`: Atari settings (by default the running game's when env_id is that game, else those
+        last chosen for it)."""
+        save_first = self.file_actions.confirm_discard("start a new agent")
         if save_first is None:
             if self.session is not None:
                 self._sync_session_widgets(self.session)
-            return
+            return False
         self.spec = spec
         if game is None and self.session is not None and env_id == self.session.env_id:
             game = self.session.description.game_options  # a new agent keeps the game's settings
+        elif game is None:
+            game = remembered_game(self.store, env_id)
         self.worker.new_session(env_id, spec, save_first=save_first or None, game=game)
+        return True
 
-    def _confirm_discard(self, doing: str) -> str | None:
-        """None: cancel. "": go on without saving. A path: save there first."""
-        answer = self.unsaved_question.ask(doing, self.speed)
-        if answer == QMessageBox.StandardButton.Discard:
-            return ""
-        if answer != QMessageBox.StandardButton.Save:
-            return None
-        return self._current_save_path() or self._ask_save_path()
-
-    # ------------------------------------------------------------------ files
-
-    def _current_save_path(self) -> str | None:
-        return self.session.save_path if self.session is not None else None
-
-    def _ask_save_path(self) -> str | None:
-        SAVES_DIR.mkdir(parents=True, exist_ok=True)
-        info = self.session
-        name = default_save_name(info.env_id, info.network, info.agent_kind) if info else "agent.dqn"
-        suggested = str(SAVES_DIR.resolve() / name)
-        path, _ = QFileDialog.getSaveFileName(self, "Save agent", suggested, SAVE_FILTER)
-        if not path:
-            return None
-        return path if Path(path).suffix else path + ".dqn"
+    # ------------------------------------------------------------------ files (app.file_actions)
 
     def save(self) -> None:
-        path = self._current_save_path() or self._ask_save_path()
-        if path:
-            self.worker.save(path)
+        self.file_actions.save()
 
     def save_as(self) -> None:
-        path = self._ask_save_path()
-        if path:
-            self.worker.save(path)
+        self.file_actions.save_as()
 
     def open_save(self) -> None:
-        """Ask about unsaved training first, then for the file."""
-        save_first = self._confirm_discard("open another agent")
-        if save_first is None:
-            return
-        SAVES_DIR.mkdir(parents=True, exist_ok=True)
-        path, _ = QFileDialog.getOpenFileName(self, "Open saved agent", str(SAVES_DIR.resolve()), OPEN_FILTER)
-        if path:
-            self.worker.load(path, save_first=save_first or None)
-        elif save_first:
-            self.worker.save(save_first)  # asked to save: done, even though nothing was opened
+        self.file_actions.open_save()
 
-    def load(self, path: str, *, mode: Mode | None = None) -> None:
-        """Open a save (asking first about unsaved training); a bad file leaves the current run alone.
-        `mode`: who acts once it runs (None: as now)."""
-        save_first = self._confirm_discard("open another agent")
-        if save_first is None:
-            return
-        self._mode_on_start = mode
-        self.worker.load(path, save_first=save_first or None)
+    def load(self, path: str) -> None:
+        self.file_actions.load(path)
 
     def open_trained_agent(self, path: str) -> None:
-        """A shipped agent is for watching: it opens in Agent play (Ctrl+T trains it further)."""
-        self.load(path, mode=Mode.PLAY)
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        for path in recent_saves(self.store):
-            action = self.recent_menu.addAction(self._recent_label(path))
-            action.setToolTip(path)
-            action.triggered.connect(lambda _=False, p=path: self.load(p))
-        if self.recent_menu.isEmpty():
-            self.recent_menu.addAction("(no saves yet)").setEnabled(False)
-
-    @staticmethod
-    def _recent_label(path: str) -> str:
-        try:
-            info = read_save_info(path)
-        except ArcadeError:
-            return f"{Path(path).name} (unreadable)"
-        best = f"{info.best_return:.2f}" if info.best_return is not None else "–"
-        return f"{Path(path).name} — {info.env_id}, {info.steps:,} steps, best return {best}"
+        """A shipped agent opens in Agent play (its session says where it came from)."""
+        self.file_actions.load(path)
 
     # ------------------------------------------------------------------ closing
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._skip_close_question and not self._shut_down:
-            save_first = self._confirm_discard("quit")
-            if save_first is None:
-                event.ignore()
-                return
-            if save_first:
-                self._after_save = "close"
-                self.worker.save(save_first)
-                event.ignore()
-                return
+        if not self._shut_down and not self.file_actions.may_close():
+            event.ignore()
+            return
         self.shutdown()
         event.accept()
 
@@ -819,7 +608,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.timer.stop()
-        QApplication.instance().removeEventFilter(self)
+        self.human_keys.remove()
         self._remember_layout()
         self.worker.stop()
         if not self.worker.wait(STOP_TIMEOUT_MS):
@@ -828,18 +617,18 @@ class MainWindow(QMainWindow):
     def _remember_layout(self) -> None:
         self.window_layout.remember()
         self.store.setValue("speed", self.speed.value)
-        self.store.setValue("show_values", self.values_action.isChecked())
-        self.store.setValue("show_arrows", self.arrows_action.isChecked())
-        self.store.setValue("show_key_help", self.help_action.isChecked())
+        self.view_switches.remember()
         self.store.sync()
 
 
-def launch(env_id: str | None, load_path: str | None, *, in_process: bool = False) -> int:
-    """Run the window until it closes; returns the process exit code."""
+def launch(env_id: str | None, load_path: str | None, *, in_process: bool = False,
+           game: GameOptions | None = None) -> int:
+    """Run the window until it closes; returns the process exit code. `game`: the first session's Atari game
+    settings (the command line's --game)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("DQN Arcade")
     app.setOrganizationName("DQN Arcade")
-    window = MainWindow(env_id, load_path, in_process=in_process)
+    window = MainWindow(env_id, load_path, in_process=in_process, game=game)
     window.show()
     previous = _close_on_interrupt(window)
     try:
@@ -848,6 +637,10 @@ def launch(env_id: str | None, load_path: str | None, *, in_process: bool = Fals
         window.shutdown()
         signal.signal(signal.SIGINT, previous)
     return int(code)
+
+
+def _is_shipped(info: SessionInfo) -> bool:
+    return info.opened_from is not None and is_shipped(info.opened_from)
 
 
 def _close_on_interrupt(window: MainWindow) -> signal.Handlers | Callable | int | None:

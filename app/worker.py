@@ -46,6 +46,9 @@ class WorkerBase(QObject):
     failed = Signal(str, str)
     """(what, one-line message): what is "session", "load", "save", "run", "edit" (a map edit the loop
     rejected) or "process" (the training process died)."""
+    map_edited = Signal(int, str)
+    """(session id, map text) after every edit_map command of a gridworld session: the map the loop plays now,
+    with the edit, or without it after failed("edit", ...)."""
     speed_changed = Signal(str)
     """The loop changed the speed itself (to paused, after an error)."""
     finished = Signal()
@@ -106,6 +109,10 @@ class WorkerBase(QObject):
         """Paint ((row, column), character) cells of session `session_id`'s gridworld; the agent is kept, the
         episode in progress ends. A rejected edit comes back as failed("edit", message)."""
         self._send("edit_map", int(session_id), tuple((tuple(cell), str(char)) for cell, char in cells))
+
+    def set_saliency(self, on: bool) -> None:
+        """Compute saliency maps for the game view's overlay (two a second at most), or stop."""
+        self._send("saliency", bool(on))
 
     # ------------------------------------------------------------------ life cycle and state
 

@@ -126,7 +126,7 @@ def one_launch(args: argparse.Namespace) -> dict:
                 ended = [e for e in frame.new_episodes if e.index >= episodes_at_switch]
                 if ended:  # the first episode that began under Agent play
                     result["play_episode_length"] = int(ended[0].length)
-        window._skip_close_question = True
+        window.file_actions.ask_at_close = False
         window.close()
         window.shutdown()
     return result

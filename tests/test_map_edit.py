@@ -302,6 +302,26 @@ def test_the_loop_refuses_a_bad_edit_in_one_line_and_ignores_another_sessions(dr
     assert len(failures) == 1 and failures[0][0] == "edit" and "no start" in failures[0][1]
     assert "\n" not in failures[0][1]
     assert map_to_text(session.env.unwrapped.grid) == text and session.map_text is None
+    # The refusal is answered with the map as it is, for the editor to take back; the other session's edit is not.
+    answers = [(name, args) for name, args in driver.events if name in ("failed", "map_edited")]
+    assert answers[-2:] == [("failed", failures[0]), ("map_edited", (session.session_id, text))]
+    assert [args for name, args in driver.events if name == "map_edited"] == [(session.session_id, text)]
+
+
+def test_one_command_of_many_cells_ends_the_episode_once(driver, monkeypatch):
+    """A stroke's cells come as one command: one seam in the replay, one fresh start, one answer."""
+    start(driver)
+    session = driver.session
+    closes, close_steps = [], session.close_steps
+    monkeypatch.setattr(session, "close_steps", lambda: (closes.append(1), close_steps()))
+    stroke = tuple(((4, col), "#") for col in range(1, 9))
+    driver.send("edit_map", session.session_id, stroke)
+    driver.ticks(5)
+    assert len(closes) == 1
+    grid = session.env.unwrapped.grid
+    assert all(grid.walls[cell] for cell, _ in stroke)
+    assert [args for name, args in driver.events if name == "map_edited"] == [(session.session_id,
+                                                                               map_to_text(grid))]
 
 
 @pytest.mark.parametrize("on_disk", [False, True])

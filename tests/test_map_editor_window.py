@@ -13,13 +13,17 @@ from PySide6.QtTest import QTest
 
 from agents.checkpoint import read_save_info
 from agents.envs.gridworld import WALL, load_map, map_to_text, parse_map, same_cells
-from app.map_editor import cell_at
+from app.map_editor import FLUSH_MS, cell_at
 from app.worker import Speed
 from tests.test_window import WAIT_MS, dialogs, open_window  # noqa: F401 (dialogs: the autouse fixture)
 
 CELL = (3, 4)
 """A floor cell of open-room away from the start and the goal."""
 ROW = [(5, 2), (5, 3), (5, 4), (5, 5)]
+STROKE = [(4, col) for col in range(1, 9)]
+"""A whole row of open-room's floor: 8 cells."""
+GOAL = (6, 8)
+"""open-room's only goal."""
 
 
 @pytest.fixture
@@ -118,3 +122,85 @@ def test_a_save_after_an_edit_reopens_with_the_edited_map(window, qtbot, dialogs
     assert window.session.map_text == edited
     assert map_to_text(window.map_editor.model.grid) == edited and not window.map_editor.undo_action.isEnabled()
     assert parse_map(edited).walls[CELL]
+
+
+def spy_on_edits(window, monkeypatch) -> list:
+    """The cells of every edit_map command the editor sends (they still go to the loop)."""
+    calls, send = [], window.worker.edit_map
+    monkeypatch.setattr(window.worker, "edit_map", lambda session_id, cells: (calls.append(cells),
+                                                                             send(session_id, cells)))
+    return calls
+
+
+def drag(window, qtbot, cells, *, pause_after: int | None = None) -> None:
+    """Press on the first cell, move over every cell one by one (as a hand does), release on the last;
+    with `pause_after`, the hand rests twice the flush interval after that many cells."""
+    view = window.game_view
+    QTest.mousePress(view, Qt.MouseButton.LeftButton, pos=widget_point(window, cells[0]))
+    for i, cell in enumerate(cells[1:], start=2):
+        QTest.mouseMove(view, widget_point(window, cell))
+        if i == pause_after:
+            qtbot.wait(2 * FLUSH_MS)
+    QTest.mouseRelease(view, Qt.MouseButton.LeftButton, pos=widget_point(window, cells[-1]))
+
+
+def test_a_drag_over_8_cells_is_a_few_commands_and_one_undo(window, qtbot, monkeypatch):
+    calls = spy_on_edits(window, monkeypatch)
+    drag(window, qtbot, STROKE, pause_after=4)
+    assert 1 <= len(calls) <= 3, calls  # one at the rest, one at the release: not one a cell
+    assert sorted(cell for command in calls for cell, _ in command) == STROKE
+    qtbot.waitUntil(lambda: all(wall_at(window, cell) for cell in STROKE), timeout=WAIT_MS)
+    assert all(window.map_editor.model.grid.walls[cell] for cell in STROKE)
+    window.map_editor.undo_action.trigger()
+    qtbot.waitUntil(lambda: not any(wall_at(window, cell) for cell in STROKE), timeout=WAIT_MS)
+    assert len(calls) <= 4 and not window.map_editor.undo_action.isEnabled()  # the stroke was one undo step
+
+
+def test_a_quick_drag_is_one_command(window, qtbot, monkeypatch):
+    calls = spy_on_edits(window, monkeypatch)
+    drag(window, qtbot, STROKE)
+    assert len(calls) == 1 and len(calls[0]) == len(STROKE)
+    qtbot.waitUntil(lambda: all(wall_at(window, cell) for cell in STROKE), timeout=WAIT_MS)
+
+
+def test_a_refused_edit_takes_back_the_live_map_and_says_so_in_the_status_bar(window, qtbot):
+    editor = window.map_editor
+    live = editor.model.grid
+    editor.model.paint((2, 5), "G")  # the model drifts from the loop (a lost command): a goal only it has
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, GOAL))
+    # Fine by the model (its other goal remains), refused by the loop: its only goal would go.
+    qtbot.waitUntil(lambda: same_cells(editor.model.grid, live), timeout=WAIT_MS)
+    assert not editor.undo_action.isEnabled()  # the history described a map the loop never had
+    editor.show_edit_failure("cannot paint a wall at row 7, column 9: no goal: the map needs at least one G")
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Cannot edit the map: cannot paint a wall") and "\n" not in message
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, CELL))
+    qtbot.waitUntil(lambda: wall_at(window, CELL), timeout=WAIT_MS)  # and editing goes on from the live map
+    assert editor.model.grid.goals[GOAL] and not editor.model.grid.goals[2, 5]
+
+
+def test_edits_are_unsaved_until_a_save_of_the_agent_or_the_map(window, qtbot, dialogs, tmp_path):  # noqa: F811
+    editor = window.map_editor
+    changes: list[bool] = []
+    editor.unsaved_changed.connect(changes.append)
+    assert not editor.has_unsaved_edits()
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, CELL))
+    assert editor.has_unsaved_edits() and changes == [True]
+    editor.undo()
+    assert not editor.has_unsaved_edits() and changes == [True, False]  # back to the map as saved
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, CELL))
+    qtbot.waitUntil(lambda: wall_at(window, CELL), timeout=WAIT_MS)
+    dialogs.save_path = str(tmp_path / "agent.dqn")
+    window.save_as()
+    qtbot.waitUntil(lambda: not editor.has_unsaved_edits(), timeout=WAIT_MS)  # the save holds the edited map
+    assert changes == [True, False, True, False]
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, ROW[0]))
+    assert editor.has_unsaved_edits()
+    dialogs.save_path = str(tmp_path / "room.txt")
+    editor.save_map_action.trigger()
+    assert not editor.has_unsaved_edits() and changes == [True, False, True, False, True, False]
+    QTest.mouseClick(window.game_view, Qt.MouseButton.LeftButton, pos=widget_point(window, ROW[1]))
+    first = window.session.session_id
+    window.load(str(tmp_path / "agent.dqn"))
+    qtbot.waitUntil(lambda: window.session.session_id != first, timeout=WAIT_MS)
+    assert not editor.has_unsaved_edits() and changes[-1] is False  # a new session starts from its own map

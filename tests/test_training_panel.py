@@ -42,7 +42,7 @@ def dialogs(tmp_path, monkeypatch) -> Dialogs:
     monkeypatch.setenv("DQN_ARCADE_SETTINGS_DIR", str(tmp_path / "settings"))
     monkeypatch.chdir(tmp_path)
     answers = Dialogs()
-    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: answers.question)
+    monkeypatch.setattr(QMessageBox, "exec", lambda box: answers.question)  # the unsaved-agent question
     monkeypatch.setattr(QMessageBox, "warning",
                         lambda parent, title, text, *a, **k: answers.warnings.append((title, text)))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (answers.save_path, ""))

@@ -79,16 +79,16 @@ def test_switching_family_takes_that_familys_network(qtbot):
 def record_dialog_order(monkeypatch, dialogs, open_path: str) -> list[str]:  # noqa: F811
     order: list[str] = []
 
-    def question(parent, title, text, *args, **kwargs):
+    def question(box: QMessageBox) -> Button:
         order.append("question")
-        dialogs.questions.append(text)
+        dialogs.questions.append(box.text())
         return Button.Discard
 
     def get_open(*args, **kwargs):
         order.append("file dialog")
         return open_path, ""
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(QMessageBox, "exec", question)
     monkeypatch.setattr(QFileDialog, "getOpenFileName", get_open)
     return order
 
@@ -110,24 +110,25 @@ def test_open_and_open_map_ask_about_unsaved_training_before_the_file_dialog(win
     close(window)
 
 
-def test_training_holds_still_while_the_question_is_open_and_it_states_the_count(window, qtbot, monkeypatch):  # noqa: F811
+def test_training_holds_still_while_the_question_is_open_and_it_states_the_final_count(window, qtbot,  # noqa: F811
+                                                                                      monkeypatch):
     train_a_little(window, qtbot)
     seen = {}
 
-    def question(parent, title, text, *args, **kwargs):
+    def question(box: QMessageBox) -> Button:
         if "text" in seen:
             return Button.Discard  # closing the window at the end
-        seen["speed"] = window.worker.speed
-        before = window.worker.unsaved_steps()
+        qtbot.waitUntil(lambda: window.worker.speed is Speed.PAUSED, timeout=WAIT_MS)  # the box's loop runs
+        final = window.worker.unsaved_steps()
         qtbot.wait(500)  # the person reads the question
-        seen["grew"] = window.worker.unsaved_steps() - before
-        seen["text"], seen["steps"] = text, before
+        seen["grew"] = window.worker.unsaved_steps() - final
+        seen["text"], seen["steps"] = box.text(), final
         return Button.Cancel
 
-    monkeypatch.setattr(QMessageBox, "question", question)
+    monkeypatch.setattr(QMessageBox, "exec", question)
     window.switch_env("gridworld/maze")
-    assert seen["speed"] is Speed.PAUSED and seen["grew"] == 0
-    assert f"{seen['steps']:,} training steps" in seen["text"]
+    assert seen["grew"] == 0
+    assert f"{seen['steps']:,} training steps" in seen["text"]  # the count when answered, not when it opened
     qtbot.waitUntil(lambda: window.worker.speed is Speed.FAST, timeout=WAIT_MS)  # cancelled: it goes on
     assert window.session.env_id != "gridworld/maze"
     close(window)
@@ -161,6 +162,11 @@ def test_a_trained_agent_opens_in_agent_play_without_the_first_run_hint(qtbot):
     assert win.mode is Mode.PLAY and win.mode_actions[Mode.PLAY].isChecked()
     qtbot.waitUntil(lambda: win.worker.mode is Mode.PLAY, timeout=WAIT_MS)
     assert re.match(r"pong-cnn\.dqn \(read-only\)\[\*\] — DQN Arcade", win.windowTitle())
+    session = win.session.session_id
+    win.new_agent_action.trigger()  # an untrained agent after it learns: Agent play was the shipped agent's
+    qtbot.waitUntil(lambda: win.session.session_id > session, timeout=WAIT_MS)
+    assert win.mode is Mode.TRAIN and win.mode_actions[Mode.TRAIN].isChecked()
+    qtbot.waitUntil(lambda: win.worker.mode is Mode.TRAIN, timeout=WAIT_MS)
     close(win)
 
 
