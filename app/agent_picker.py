@@ -13,6 +13,7 @@ from agents.factory import AgentSpec
 from app.session_labels import AGENT_CHOICES, agent_label, atari_tooltip
 from app.trained_agents_menu import TrainedAgentsMenu
 from app.training_loop import SessionInfo
+from app.window_actions import window_action
 
 if TYPE_CHECKING:
     from app.window import MainWindow
@@ -49,12 +50,7 @@ class AgentPicker(QObject):
         self.button = self._build_button()
 
     def _action(self, text: str, tip: str, *, checkable: bool = False) -> QAction:
-        action = QAction(text, self._window)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.setCheckable(checkable)
-        self._window.addAction(action)
-        return action
+        return window_action(self._window, text, tip, checkable=checkable)
 
     def _build_menu(self) -> QMenu:
         menu = QMenu("&Agent", self._window)

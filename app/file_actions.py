@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
 from agents.checkpoint import read_save_info
 from agents.errors import ArcadeError
 from app.settings import recent_saves, remember_save
 from app.unsaved_question import UnsavedQuestion
+from app.window_actions import window_action
 
 if TYPE_CHECKING:
     from app.window import MainWindow
@@ -71,12 +72,7 @@ class FileActions(QObject):
         window.worker.failed.connect(self._on_failed)
 
     def _action(self, text: str, tip: str, shortcut: str) -> QAction:
-        action = QAction(text, self._window)
-        action.setToolTip(f"{tip} ({shortcut})")
-        action.setStatusTip(tip)
-        action.setShortcut(QKeySequence(shortcut))
-        self._window.addAction(action)  # the shortcut works wherever the focus is
-        return action
+        return window_action(self._window, text, tip, shortcut=shortcut)
 
     def add_to_menu(self, menu: QMenu) -> None:
         """Open, Save, Save As and the Recent saves submenu, at the end of `menu`."""

@@ -25,6 +25,7 @@ from agents.errors import MapError
 from app.game_view import GameView
 from app.map_edit import BRUSHES, MapEdit, MapEditModel, brush_label
 from app.training_loop import SessionInfo
+from app.window_actions import window_action
 from app.worker import WorkerBase
 
 log = logging.getLogger(__name__)
@@ -122,14 +123,7 @@ class MapEditor(QObject):
 
     def _action(self, text: str, tip: str, *, shortcut: QKeySequence | str | None = None,
                 checkable: bool = False) -> QAction:
-        action = QAction(text, self._window)
-        action.setToolTip(tip + (f" ({QKeySequence(shortcut).toString()})" if shortcut else ""))
-        action.setStatusTip(tip)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        self._window.addAction(action)  # the shortcut works wherever the focus is
-        return action
+        return window_action(self._window, text, tip, shortcut=shortcut, checkable=checkable)
 
     def _build_actions(self) -> None:
         self.edit_action = self._action("Edit map", "Paint the gridworld with the mouse while the agent plays"

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QMainWindow
 
 from app.game_view import GameView
 from app.training_loop import SessionInfo
+from app.window_actions import window_action
 from app.worker import WorkerBase
 
 OVERLAY_TIP = ("Where blurring the network's input moves its Q-values most (perturbation saliency, Greydanus et al."
@@ -40,12 +41,8 @@ class SaliencyOverlay(QObject):
 
     @staticmethod
     def _switch(window: QMainWindow, text: str, tip: str, slot) -> QAction:
-        action = QAction(text, window)
-        action.setToolTip(tip)
-        action.setStatusTip(tip)
-        action.setCheckable(True)
+        action = window_action(window, text, tip, checkable=True)
         action.toggled.connect(slot)
-        window.addAction(action)
         return action
 
     def actions(self) -> list[QAction]:

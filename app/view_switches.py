@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QSettings
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMainWindow
 
 from app.game_view import GameView
 from app.panels.attention import AttentionPanel
 from app.settings import read_bool
+from app.window_actions import window_action
 
 
 class ViewSwitches(QObject):
@@ -38,16 +39,10 @@ class ViewSwitches(QObject):
 
     def _switch(self, text: str, tip: str, on: bool, slot: Callable[[bool], object] | None = None, *,
                 shortcut: str | None = None) -> QAction:
-        action = QAction(text, self._window)
-        action.setToolTip(tip + (f" ({shortcut})" if shortcut else ""))
-        action.setStatusTip(tip)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(True)
+        action = window_action(self._window, text, tip, shortcut=shortcut, checkable=True)
         action.setChecked(on)
         if slot is not None:
             action.toggled.connect(slot)
-        self._window.addAction(action)  # the shortcut works wherever the focus is
         return action
 
     def actions(self) -> list[QAction]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -64,6 +64,7 @@ from app.settings import app_settings, remember_agent, remember_save
 from app.training_loop import MAX_SUB_FRAMES, SessionInfo, Speed
 from app.view_frame import ViewFrame
 from app.view_switches import ViewSwitches
+from app.window_actions import window_action
 from app.window_layout import WindowLayout
 from app.worker import ThreadWorker, WorkerBase
 
@@ -173,17 +174,11 @@ class MainWindow(QMainWindow):
 
     def _action(self, text: str, tip: str, slot: Callable | None = None, *, shortcut: str | None = None,
                 checkable: bool = False, group: QActionGroup | None = None) -> QAction:
-        action = QAction(text, self)
-        action.setToolTip(tip + (f" ({shortcut})" if shortcut else ""))
-        action.setStatusTip(tip)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable or group is not None)
+        action = window_action(self, text, tip, shortcut=shortcut, checkable=checkable or group is not None)
         if group is not None:
             group.addAction(action)
         if slot is not None:
             (action.toggled if checkable and group is None else action.triggered).connect(slot)
-        self.addAction(action)
         return action
 
     def _build_actions(self) -> None:
