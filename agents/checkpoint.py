@@ -183,7 +183,7 @@ def save_agent(
     if policy_only and agent.kind == "dqn":
         meta["policy_only"] = True
     try:
-        _atomic_write(path, lambda fileobj: _write_archive(fileobj, agent, meta, include_replay=replay,
+        atomic_write(path, lambda fileobj: _write_archive(fileobj, agent, meta, include_replay=replay,
                                                            policy_only=policy_only))
     except OSError as error:
         raise CheckpointError(f"{path}: cannot write the save ({_reason(error)})") from None
@@ -271,7 +271,7 @@ def _stored(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
     """Write through a temporary sibling file, fsync it, then os.replace it over `path`.
 
     Readers see the old file or the new one, never half of one; on any failure the temporary file is
@@ -304,7 +304,7 @@ def _temp_prefix(path: Path) -> str:
 def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files that writers of `path` left when they were killed mid-save; returns them.
 
-    Only files named by `_atomic_write` for this path whose writer process no longer exists are touched.
+    Only files named by `atomic_write` for this path whose writer process no longer exists are touched.
     """
     path = Path(path)
     prefix = _temp_prefix(path)

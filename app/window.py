@@ -45,6 +45,7 @@ from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
 from agents.shipped import is_shipped
 from app.agent_picker import AgentPicker
+from app.curve_export import CurveExport
 from app.file_actions import FileActions
 from app.game_settings import GameSettings
 from app.game_view import GameView
@@ -193,6 +194,7 @@ class MainWindow(QMainWindow):
                                                                    files.save_as_action)
         self.open_map_action = self._action("Open &map file…", "Load a gridworld map (.txt) from disk",
                                             self.open_map, shortcut="Ctrl+M")
+        self.curve_export = CurveExport(self, self.training_panel, lambda: self.session)
         self.quit_action = self._action("&Quit", "Close DQN Arcade", self.close, shortcut="Ctrl+Q")
 
     def _build_run_actions(self) -> None:
@@ -240,6 +242,7 @@ class MainWindow(QMainWindow):
         self.file_actions.add_to_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.open_map_action)
+        file_menu.addAction(self.curve_export.action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         run_menu = bar.addMenu("&Run")

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QPixmap
 from PySide6.QtWidgets import (
     QFrame,
     QGraphicsSimpleTextItem,
@@ -300,6 +300,7 @@ class TrainingPanel(QWidget):
         """Least seconds between two redraws of the curves (0: every frame)."""
         self._last_draw = -math.inf
         self._paused = False
+        self._tabular = False
         self._last_rate: float | None = None
         self.speed_label = QLabel("– steps/s", self)
         self.speed_label.setToolTip("Environment steps per second over the last second or so.")
@@ -373,7 +374,8 @@ class TrainingPanel(QWidget):
         self._epsilon_max = 0.0
         self._x_auto = False
         self._epsilon_axis_top = 0.0
-        title = "TD error (tabular)" if agent_kind == "qlearning" else TITLE["loss"]
+        self._tabular = agent_kind == "qlearning"
+        title = "TD error (tabular)" if self._tabular else TITLE["loss"]
         self.plots["loss"].setTitle(title, size="9pt", color="#333")
         self.plots["epsilon"].setTitle(TITLE["epsilon"], size="9pt", color="#333")
         self.speed_label.setText("– steps/s")
@@ -442,6 +444,24 @@ class TrainingPanel(QWidget):
         empty = np.zeros(0)
         return (empty if x is None else x), (empty if y is None else y)
 
+    def curve_table(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every point of every curve, the save's past included (not the downsampled picture): name -> (agent
+        steps, values). The return's moving average is named after its window."""
+        series = {"return": self.returns, f"return_mean{MOVING_AVERAGE}": self.average,
+                  "td_error" if self._tabular else "loss": self.loss, "epsilon": self.epsilon, "mean_q": self.mean_q}
+        return {name: (points.xs().copy(), points.ys().copy()) for name, points in series.items()}
+
+    def picture(self) -> QPixmap:
+        """The four plots as laid out now, every curve drawn up to its latest point first (drawing is throttled,
+        and a very long curve waits for its turn)."""
+        self.return_dots.extend_to(self.returns)
+        for name, points in self._line_series().items():
+            self._curves[name].setData(points.xs(), points.ys())
+        self._dirty.clear()
+        self._show_empty_states()
+        self._fit_ranges()
+        return self.scroll.widget().grab()
+
     def empty_note_visible(self, name: str) -> bool:
         """Whether the named plot says it has nothing to show yet."""
         return self.empty_notes[name].visible()
@@ -505,7 +525,7 @@ class TrainingPanel(QWidget):
         self._frames += 1
         if "return" in self._dirty:
             self.return_dots.extend_to(self.returns)
-        series = {"average": self.average, "loss": self.loss, "epsilon": self.epsilon, "mean_q": self.mean_q}
+        series = self._line_series()
         for name in self._dirty & series.keys():
             points = series[name]
             if self._frames % (points.size // LONG_CURVE + 1) == 0:
@@ -514,6 +534,9 @@ class TrainingPanel(QWidget):
         self._dirty.discard("return")
         self._show_empty_states()
         self._fit_ranges()
+
+    def _line_series(self) -> dict[str, Series]:
+        return {"average": self.average, "loss": self.loss, "epsilon": self.epsilon, "mean_q": self.mean_q}
 
     def _show_empty_states(self) -> None:
         """A plot with no points shows a note and no tick values (not the range the last agent's data left)."""
