@@ -21,6 +21,7 @@ from app.cli import main
 from app.panels.training import (
     EMPTY_X_SPAN,
     MIN_PLOT_SIZE,
+    NO_PAST_TEXT,
     TrainingPanel,
     epsilon_top,
     plot_columns,
@@ -241,6 +242,8 @@ def test_a_policy_only_save_without_curves_opens_with_sane_empty_ones(qtbot, tmp
     qtbot.waitUntil(lambda: panel.curve_lengths()["epsilon"] >= 1, timeout=WAIT_MS)
     for key in ("return", "loss", "mean_q"):
         assert panel.empty_note_visible(key)
+    # 120 steps of training lie behind it: "no gradient updates yet" would be untrue
+    assert panel.empty_notes["loss"].text() == panel.empty_notes["mean_q"].text() == NO_PAST_TEXT
     low, high = panel.plots["epsilon"].getViewBox().viewRange()[0]
     assert low <= 0 and high >= 120
     assert parse_counts(win) == (0, 0)

@@ -57,6 +57,8 @@ EMPTY_X_SPAN = 100
 """Steps the x axis spans before a run has two steps to span."""
 EMPTY_TEXT = {"return": "No finished episodes yet", "loss": "No gradient updates yet",
               "epsilon": "No steps yet", "mean_q": "No gradient updates yet"}
+NO_PAST_TEXT = "Not in this save; new updates show here"
+"""An opened agent that trained before but whose save carries no curve of it (a policy-only or imported one)."""
 TITLE = {"return": "Episode return", "loss": "TD loss", "epsilon": "Exploration ε", "mean_q": "Mean Q"}
 TIPS = {
     "return": "Undiscounted return of each finished episode (dots) and the mean of the last "
@@ -241,6 +243,13 @@ class EmptyNote:
     def visible(self) -> bool:
         return self.item.isVisible()
 
+    def set_text(self, text: str) -> None:
+        self.item.setText(text)
+        self._centre()
+
+    def text(self) -> str:
+        return self.item.text()
+
 
 class ReturnDots:
     """One dot per finished episode, kept in scatter items of at most DOT_CHUNK points each."""
@@ -375,6 +384,8 @@ class TrainingPanel(QWidget):
         self._x_auto = False
         self._epsilon_axis_top = 0.0
         self._tabular = agent_kind == "qlearning"
+        for key, note in self.empty_notes.items():
+            note.set_text(EMPTY_TEXT[key])
         title = "TD error (tabular)" if self._tabular else TITLE["loss"]
         self.plots["loss"].setTitle(title, size="9pt", color="#333")
         self.plots["epsilon"].setTitle(TITLE["epsilon"], size="9pt", color="#333")
@@ -401,6 +412,8 @@ class TrainingPanel(QWidget):
             self.episode_count = curves.episodes
             if len(curves.epsilons):
                 self._epsilon_max = max(self._epsilon_max, float(curves.epsilons.max()))
+        for key in ("loss", "mean_q"):  # "no updates yet" would be untrue of an agent with training behind it
+            self.empty_notes[key].set_text(NO_PAST_TEXT if step > 0 else EMPTY_TEXT[key])
         self.episodes_label.setText(f"{self.episode_count:,} episodes · step {step:,}")
         self._last_draw = -math.inf
         self._redraw({"return", "average", "loss", "epsilon", "mean_q"})
