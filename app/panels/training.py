@@ -467,12 +467,7 @@ class TrainingPanel(QWidget):
     def picture(self) -> QPixmap:
         """The four plots as laid out now, every curve drawn up to its latest point first (drawing is throttled,
         and a very long curve waits for its turn)."""
-        self.return_dots.extend_to(self.returns)
-        for name, points in self._line_series().items():
-            self._curves[name].setData(points.xs(), points.ys())
-        self._dirty.clear()
-        self._show_empty_states()
-        self._fit_ranges()
+        self._redraw({"return", *self._line_series()}, every_curve_now=True)
         return self.scroll.widget().grab()
 
     def empty_note_visible(self, name: str) -> bool:
@@ -524,15 +519,16 @@ class TrainingPanel(QWidget):
             self.mean_q.append(step, stats.mean_q)
         return bool(frame.new_updates)
 
-    def _redraw(self, changed: set[str]) -> None:
+    def _redraw(self, changed: set[str], *, every_curve_now: bool = False) -> None:
         """Draw the changed curves a few times a second; a very long one waits for its turn (then drawn in full).
 
         Every redraw moves the linked x range, which rebuilds all four plots' axes: at 30 frames a second that
-        was a third of the GUI thread's time, and curves read no better at 30 Hz than at 5.
+        was a third of the GUI thread's time, and curves read no better at 30 Hz than at 5. `every_curve_now`
+        draws everything at once, long curves included (a picture of the panel).
         """
         self._dirty |= changed
         now = time.monotonic()
-        if now - self._last_draw < self.refresh_interval:
+        if not every_curve_now and now - self._last_draw < self.refresh_interval:
             return
         self._last_draw = now
         self._frames += 1
@@ -541,7 +537,7 @@ class TrainingPanel(QWidget):
         series = self._line_series()
         for name in self._dirty & series.keys():
             points = series[name]
-            if self._frames % (points.size // LONG_CURVE + 1) == 0:
+            if every_curve_now or self._frames % (points.size // LONG_CURVE + 1) == 0:
                 self._curves[name].setData(points.xs(), points.ys())
                 self._dirty.discard(name)
         self._dirty.discard("return")
