@@ -1,4 +1,4 @@
-"""The `dqn-arcade` command: the window by default, or headless train / eval / envs.
+"""The `dqn-arcade` command: the window by default, or headless train / eval / record / envs.
 
 Nothing here imports PySide6 until the window is asked for, so a headless GPU box needs no Qt libraries.
 """
@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_gui(commands)
     _add_train(commands)
     _add_eval(commands)
+    _add_record(commands)
     commands.add_parser("envs", help="list every environment id")
     return parser
 
@@ -98,6 +99,25 @@ def _add_eval(commands: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _add_record(commands: argparse._SubParsersAction) -> None:
+    record = commands.add_parser("record", help="record a saved agent's episodes as a video (.mp4 or .gif)")
+    record.add_argument("file", metavar="SAVE", help="a save made by train or the window, or an imported model")
+    record.add_argument("--out", required=True, metavar="FILE",
+                        help="the video: FILE.mp4 (any length) or FILE.gif (at most a minute, 30 frames/s)")
+    record.add_argument("--episodes", type=_positive_int, default=1)
+    record.add_argument("--overlay", choices=("attention", "saliency", "none"), default=None,
+                        help="drawn over the game (default: attention for the attention network, else none)")
+    record.add_argument("--saliency-every", type=_positive_int, default=None, metavar="STEPS",
+                        help="steps between two saliency maps (default: 4 on Atari, 1 on gridworlds; each Atari "
+                             "map costs about 0.2 s of CPU)")
+    record.add_argument("--seconds", type=float, default=None, help="stop after this much video")
+    record.add_argument("--env", default=None, help="the game of an SB3 or CleanRL model whose file name does not say")
+    record.add_argument("--seed", type=int, default=None)
+    record.add_argument("--epsilon", type=float, default=None,
+                        help="random-action rate (default: 0.05 on Atari, 0 on gridworlds, as eval)")
+    record.add_argument("--device", default="auto")
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(float(text)) if any(c in text for c in ".eE") else int(text.replace("_", ""))
@@ -135,6 +155,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return headless.train(args)
     if args.command == "eval":
         return headless.evaluate(args)
+    if args.command == "record":
+        from app.record_command import record
+
+        return record(args)
     return headless.list_envs()
 
 

@@ -36,6 +36,7 @@ from agents.replay import ReplaySummary
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
 from agents.types import EpisodeStats, UpdateStats
+from app.grid_maps import GridMaps
 from app.saliency_feed import SaliencyFeed
 from app.sub_frames import SubFrameRecorder, attach_recorder
 from app.view_frame import SaliencyView, ViewFrame
@@ -160,8 +161,7 @@ class _Session:
     steps: Iterator[StepSnapshot] | None = None
     broken: bool = False
     recorder: SubFrameRecorder | None = None
-    grid_positions: list[tuple[int, int]] | None = None
-    grid_observations: np.ndarray | None = None
+    grid_maps: GridMaps = field(default_factory=GridMaps)
     notice: str | None = None
     opened_from: str | None = None
     keep_replay: bool = False
@@ -247,6 +247,8 @@ class TrainingLoop:
         self._single_step = False
         self._unpublished: StepSnapshot | None = None
         self._screens: deque[np.ndarray] = deque(maxlen=MAX_SUB_FRAMES + 1)
+        self._between_steps: deque[np.ndarray] = deque(maxlen=MAX_SUB_FRAMES)
+        """Fast speed (Atari): pictures of steps taken between two shown ones, which the view plays in between."""
         self._next_due = 0.0
         self._next_frame = 0.0
         self._last_publish = 0.0
@@ -460,7 +462,7 @@ class TrainingLoop:
             return  # nothing changed: the episode goes on
         env.set_map(grid)
         session.map_text = map_to_text(grid)  # a save from now on carries (and reopens) the edited map
-        session.grid_positions = session.grid_observations = None
+        session.grid_maps.forget()
         session.close_steps()
         self._unpublished = None
         self._offer_preview(session)
@@ -562,6 +564,7 @@ class TrainingLoop:
         try:
             obs, info = session.env.reset(seed=self._seed)
             self._screens.clear()
+            self._between_steps.clear()
             if session.recorder is not None:
                 session.recorder.take()
             snapshot = StepSnapshot(
@@ -651,6 +654,19 @@ class TrainingLoop:
             self._unpublished = None
         else:
             self._unpublished = snapshot
+            self._keep_between_step(session)
+
+    def _keep_between_step(self, session: _Session) -> None:
+        """At fast speed the steps come in bursts (a few quick steps, then a slow gradient update), so a view
+        that showed only published steps would stutter well below 30 frames/s though enough steps are taken.
+        Keep the picture of every k-th unshown Atari step, k chosen so about VIEW_RATE to 2 x VIEW_RATE pictures
+        a second reach the view, which plays them between the shown steps. Gridworld pictures cost more than a
+        step, and turbo does not try to show the game, so neither keeps any."""
+        if self.speed is not Speed.FAST or session.recorder is None:
+            return
+        every = max(1, int(self._published.steps_per_second // VIEW_RATE))
+        if self._steps_taken % every == 0:
+            self._between_steps.append(np.asarray(session.env.render(), dtype=np.uint8))
 
     def _publish_unpublished(self) -> None:
         """The loop went idle (paused, waiting for a key) after steps the window has not seen: show the last."""
@@ -706,8 +722,9 @@ class TrainingLoop:
             grid = self._grid_maps(session)
             self._last_summary = time.perf_counter()
             self._summary_cost = self._last_summary - now
-        screens = tuple(self._screens)[:-1]  # the last one is `snapshot.frame`
+        screens = (*self._between_steps, *tuple(self._screens)[:-1])  # the last one is `snapshot.frame`
         self._screens.clear()
+        self._between_steps.clear()
         self._saliency.offer(session.description.kind, session.agent, snapshot.observation, now, self._steps_taken)
         saliency = self._saliency.view(now, self._steps_taken, session.description.action_names)
         with self._lock:
@@ -733,15 +750,4 @@ class TrainingLoop:
         """V(s) and the greedy action with the agent standing on each free cell (gridworld only)."""
         if session.description.kind != "gridworld":
             return None
-        env = session.env.unwrapped
-        if session.grid_observations is None:
-            session.grid_positions = list(env.free_positions())
-            session.grid_observations = np.stack([env.observation_at(p) for p in session.grid_positions])
-        values, actions = session.agent.value_map(session.grid_observations)
-        height, width = session.description.obs_shape[-2:]
-        grid_values = np.full((height, width), np.nan, np.float32)
-        grid_actions = np.full((height, width), -1, np.int64)
-        rows, cols = np.array(session.grid_positions).T
-        grid_values[rows, cols] = values
-        grid_actions[rows, cols] = actions
-        return grid_values, grid_actions
+        return session.grid_maps.compute(session.env, session.agent, session.description.obs_shape[-2:])

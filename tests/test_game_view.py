@@ -10,8 +10,7 @@ from PySide6.QtCore import QSize
 from agents.envs.registry import describe_env, make_env
 from agents.runner import Mode, StepSnapshot
 from agents.types import Evaluation
-from app.game_view import (
-    GameView,
+from app.composite import (
     ViewOptions,
     attention_focus,
     attention_map,
@@ -20,6 +19,7 @@ from app.game_view import (
     hud_height,
     scale_factor,
 )
+from app.game_view import GameView
 from app.keymap import KeyMap
 from app.view_frame import ViewFrame
 

@@ -13,11 +13,9 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage
 
 from agents.runner import Mode
 from agents.types import Evaluation
-from app.game_view import (
+from app.composite import (
     ATTENTION_FLOOR,
     ATTENTION_THRESHOLD,
-    HEADER_PIXELS,
-    GameView,
     ViewOptions,
     attention_focus,
     compose,
@@ -25,6 +23,7 @@ from app.game_view import (
     overlay_strength,
     scale_factor,
 )
+from app.game_view import HEADER_PIXELS, GameView
 from app.keymap import KeyMap
 from app.panels.attention import AttentionPanel
 from app.panels.q_values import ACCENT, BAR, TEXT, QValuesPanel, decimals_for, format_value

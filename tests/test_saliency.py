@@ -467,7 +467,7 @@ def test_an_atari_map_is_spread_over_several_loop_ticks(loop_driver, monkeypatch
 def test_the_overlay_switched_on_in_the_real_window_shows_a_fresh_map_over_the_game(qtbot) -> None:
     from dataclasses import replace
 
-    from app.game_view import Compositor
+    from app.composite import Compositor
     from app.saliency_overlay import SaliencyOverlay
 
     win = open_window(qtbot, "gridworld/four-rooms", "cnn")

@@ -144,6 +144,21 @@ def test_atari_at_the_games_pace_shows_every_emulator_frame(driver):
     assert steps == list(range(steps[0], steps[0] + len(steps)))  # one frame per step, none dropped
 
 
+def test_fast_atari_training_sends_the_pictures_of_steps_between_shown_ones(driver):
+    """Fast training steps in bursts (quick steps, then a slow update): the steps between two shown ones come
+    along as pictures for the view to play, so the view does not stutter below 30 frames/s."""
+    start(driver, "ALE/Breakout-v5", "cnn")
+    frames = driver.frames(40)[1:]
+    carried = [frame for frame in frames if frame.sub_frames]
+    assert carried, "no picture of an unshown step reached the window"
+    assert all(len(frame.sub_frames) <= MAX_SUB_FRAMES for frame in frames)
+    assert all(screen.shape == (210, 160, 3) and screen.dtype == np.uint8
+               for frame in carried for screen in frame.sub_frames)
+    steps = [frame.snapshot.total_steps for frame in frames]
+    gaps = [later - earlier for earlier, later in zip(steps, steps[1:], strict=False)]
+    assert all(gap > len(frame.sub_frames) for gap, frame in zip(gaps, frames[1:], strict=True))  # steps between
+
+
 def test_skipped_frames_of_steps_the_window_missed_are_kept_up_to_a_limit(driver):
     start(driver, "ALE/Breakout-v5", "cnn", speed=Speed.NORMAL, mode=Mode.HUMAN)
     driver.frames(1, want_next=False)

@@ -15,7 +15,7 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QR
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from agents.envs.registry import EnvDescription
-from app.game_view import attention_focus
+from app.composite import attention_focus
 from app.view_frame import ViewFrame
 
 NO_ATTENTION = "This network has no attention. Choose the attention network to see where it looks."
