@@ -29,8 +29,14 @@ def array_to_qimage(array: np.ndarray) -> QImage:
         height, width = data.shape
         image = QImage(data.data, width, height, width, QImage.Format.Format_Grayscale8)
     elif data.ndim == 3 and data.shape[2] == 3:
+        # 32-bit pixels (B, G, R, 255 in memory: Format_RGB32), the format Qt paints without converting: an
+        # RGB888 image is converted at every paint, in segments on Qt's thread pool, which on two cores
+        # preempted the GUI thread thousands of times a second and took CPU from the training process.
         height, width = data.shape[:2]
-        image = QImage(data.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        pixels = np.empty((height, width, 4), np.uint8)
+        pixels[..., :3] = data[..., ::-1]
+        pixels[..., 3] = 255
+        image = QImage(pixels.data, width, height, 4 * width, QImage.Format.Format_RGB32)
     else:
         raise ValueError(f"expected an (H, W) or (H, W, 3) uint8 array, got shape {data.shape}")
     return image.copy()
