@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -29,6 +29,9 @@ class GameView(QWidget):
     The header is painted by Qt at the widget's own resolution rather than baked into the picture: scaled down
     with the picture it lost pixel columns and its letters ran together.
     """
+
+    frame_shown = Signal(object)
+    """Every picture shown (a ViewFrame), skipped emulator frames included: what a video of the view records."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -58,6 +61,12 @@ class GameView(QWidget):
     def show_frame(self, frame: ViewFrame) -> None:
         self._frame = frame
         self._recompose()
+        self.frame_shown.emit(frame)
+
+    @property
+    def status_text(self) -> str:
+        """The mode and speed part of the header line (set by the window)."""
+        return self._status
 
     def set_options(self, **changes: object) -> None:
         """Change overlay options; the last frame is redrawn at once so toggles work while paused."""

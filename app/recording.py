@@ -9,11 +9,14 @@ pictures (under one set of Q-values, the step's). Gridworlds play at the window'
 from __future__ import annotations
 
 import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pygame
 
@@ -28,7 +31,7 @@ from app.grid_maps import GridMaps
 from app.sub_frames import attach_recorder
 from app.training_loop import NORMAL_RATE
 from app.value_scale import AxisRange, decimals_for, format_value
-from app.video_file import VideoFile, check_video_path
+from app.video_file import RecordError, VideoFile, check_video_path
 from app.view_frame import SaliencyView, ViewFrame
 
 OVERLAYS = ("attention", "saliency", "none")
@@ -42,6 +45,7 @@ BAR = (120, 150, 200)
 ACCENT = (230, 120, 20)
 """The greedy action's bar (the window's Q-value panel uses the same colours)."""
 VALUE_LINE = (200, 40, 60)
+ATTENTION_CAPTION = "Attention: softmax(QKᵀ/√d) over conv cells"
 SALIENCY_EVERY = {"atari": 4, "gridworld": 1}
 """Steps between two saliency maps by default: an Atari map costs ~0.2 s on a CPU core, a gridworld's little."""
 
@@ -163,7 +167,7 @@ class _Pictures:
             frame = self._view_frame(snapshot)
             screens = self.recorder.take()[:-1] if self.recorder is not None else []  # the last is the step's
             own = self._compose(frame)
-            strip = self.strip.draw(snapshot, own.shape[0], self._caption(frame))
+            strip = self.strip.draw(snapshot, own.shape[0], _caption(frame, self.options))
             for screen in screens:  # the emulator frames before the step's own
                 picture = self._compose(replace(frame, snapshot=replace(snapshot, frame=screen)))
                 yield np.hstack([picture, strip]), None
@@ -192,13 +196,6 @@ class _Pictures:
         made, view = self._saliency
         age = self._steps - made  # in the video's time: steps at the game's pace
         return replace(view, age_steps=age, age_seconds=age / NORMAL_RATE.get(self.description.kind, 10.0))
-
-    def _caption(self, frame: ViewFrame) -> str:
-        if frame.saliency is not None:
-            return frame.saliency.caption().rsplit(" · took", 1)[0]
-        if self.options.attention:
-            return "Attention: softmax(QKᵀ/√d) over conv cells"
-        return ""
 
     def _compose(self, frame: ViewFrame) -> np.ndarray:
         status = f"agent ε {self.settings.epsilon:g} · {frame.snapshot.total_steps:,} steps trained"
@@ -264,3 +261,84 @@ class QStrip:
         if math.isfinite(evaluation.value):
             v = x_of(float(evaluation.value))
             pygame.draw.line(surface, VALUE_LINE, (v, top - 2), (v, top + rows * row + 2), 2)
+
+
+class LiveRecording:
+    """The pictures the window shows, written as a video by a thread of its own (composited there too), so the
+    GUI thread only queues frames. Atari is written at 60 frames/s, gridworlds at 8: real time at normal speed,
+    sped up as the window was at fast speed. A full queue (the encoder fell behind) drops pictures and counts
+    them; a picture of another size (the network-input view switched on) is scaled to the first one's."""
+
+    QUEUE_LIMIT = 240
+
+    def __init__(self, path: str | Path, kind: str, action_names: list[str] | tuple[str, ...]) -> None:
+        self.fps = ATARI_FPS if kind == "atari" else NORMAL_RATE["gridworld"]
+        self._video = VideoFile(path, self.fps)
+        self._video.__enter__()
+        self.path = self._video.path
+        self.dropped = 0
+        self.error: BaseException | None = None
+        self._strip = QStrip(action_names)
+        self._compositor = Compositor()
+        self._queue: queue.Queue[tuple[ViewFrame, ViewOptions, str] | None] = queue.Queue(self.QUEUE_LIMIT)
+        self._thread = threading.Thread(target=self._write_all, name="video recording", daemon=True)
+        self._thread.start()
+
+    @property
+    def frames(self) -> int:
+        return self._video.frames_written
+
+    @property
+    def over(self) -> bool:
+        """The recording cannot take more (a GIF's minute is full, or writing failed): the caller finishes it."""
+        return self.error is not None or self._video.full
+
+    def add(self, frame: ViewFrame, options: ViewOptions, status: str = "") -> None:
+        try:
+            self._queue.put_nowait((frame, options, status))
+        except queue.Full:
+            self.dropped += 1
+
+    def finish(self) -> RecordReport:
+        """Write the rest and close the file (it replaces any old one now); RecordError if it could not be."""
+        self._stop()
+        if self.error is not None:
+            self._video.__exit__(type(self.error), self.error, None)
+            raise self.error if isinstance(self.error, RecordError) else RecordError(str(self.error))
+        self._video.__exit__(None, None, None)
+        return RecordReport(self.path, self.frames, self._video.fps, self._video.size or (0, 0))
+
+    def cancel(self) -> None:
+        """Stop and leave no file (the window closes mid-recording without a place to ask)."""
+        self._stop()
+        self._video.__exit__(RecordError, RecordError("cancelled"), None)
+
+    def _stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _write_all(self) -> None:
+        while (item := self._queue.get()) is not None:
+            if self.over:
+                continue  # drain: the GUI may still queue a few before it sees `over`
+            frame, options, status = item
+            try:
+                self._video.write(self._picture(frame, options, status))
+            except BaseException as error:  # noqa: BLE001 - reported by finish(), the window stays up
+                self.error = error
+
+    def _picture(self, frame: ViewFrame, options: ViewOptions, status: str) -> np.ndarray:
+        picture = self._compositor.compose(frame, options, status)
+        size = self._video.size
+        if size is not None and (picture.shape[1], picture.shape[0]) != (size[0] - STRIP_WIDTH, size[1]):
+            picture = cv2.resize(picture, (size[0] - STRIP_WIDTH, size[1]), interpolation=cv2.INTER_NEAREST)
+        strip = self._strip.draw(frame.snapshot, picture.shape[0], _caption(frame, options))
+        return np.hstack([picture, strip])
+
+
+def _caption(frame: ViewFrame, options: ViewOptions) -> str:
+    if options.saliency and frame.saliency is not None:
+        return frame.saliency.caption(options.saliency_greedy).rsplit(" · took", 1)[0]
+    if options.attention and frame.snapshot.evaluation is not None and frame.snapshot.evaluation.attention is not None:
+        return ATTENTION_CAPTION
+    return ""

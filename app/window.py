@@ -63,6 +63,7 @@ from app.saliency_overlay import SaliencyOverlay
 from app.session_labels import agent_label, atari_tooltip, session_title
 from app.settings import app_settings, remember_agent, remember_save
 from app.training_loop import MAX_SUB_FRAMES, SessionInfo, Speed
+from app.video_record import VideoRecord
 from app.view_frame import ViewFrame
 from app.view_switches import ViewSwitches
 from app.window_actions import window_action
@@ -195,6 +196,7 @@ class MainWindow(QMainWindow):
         self.open_map_action = self._action("Open &map file…", "Load a gridworld map (.txt) from disk",
                                             self.open_map, shortcut="Ctrl+M")
         self.curve_export = CurveExport(self, self.training_panel, lambda: self.session)
+        self.video_record = VideoRecord(self, self.game_view, lambda: self.session)
         self.quit_action = self._action("&Quit", "Close DQN Arcade", self.close, shortcut="Ctrl+Q")
 
     def _build_run_actions(self) -> None:
@@ -242,7 +244,7 @@ class MainWindow(QMainWindow):
         self.file_actions.add_to_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.open_map_action)
-        file_menu.addAction(self.curve_export.action)
+        file_menu.addActions([self.curve_export.action, self.video_record.action])
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         run_menu = bar.addMenu("&Run")
@@ -281,7 +283,7 @@ class MainWindow(QMainWindow):
         run.addSeparator()
         run.addActions([*self.speed_actions.values(), self.step_action])
         run.addSeparator()
-        run.addActions([self.record_action, self.reset_action])
+        run.addActions([self.record_action, self.reset_action, self.video_record.action])
         self.window_layout.add_toolbar(run)
         self.toolbars = (session, run)
         self.view_menu.addSeparator()
@@ -346,6 +348,7 @@ class MainWindow(QMainWindow):
             remember_save(self.store, info.save_path)
         self._start_mode(info, previous)
         self._show_session_message(info)
+        self.video_record.follow_session(info)  # after the session's message: "the recording ended" stays
 
     def _start_mode(self, info: SessionInfo, previous: SessionInfo | None) -> None:
         """A shipped agent is for watching: it starts in Agent play, however it was opened (Ctrl+T trains it
@@ -607,6 +610,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.timer.stop()
         self.human_keys.remove()
+        self.video_record.stop(dialog=False)  # what was recorded is kept
         self._remember_layout()
         self.worker.stop()
         if not self.worker.wait(STOP_TIMEOUT_MS):
