@@ -100,6 +100,8 @@ class BenchSettings:
     """"process" (the window's default: training in a child process) or "thread"."""
     human_seconds: float = 10.0
     """How long human play is measured."""
+    saliency: bool = False
+    """Measure with the saliency overlay on (the training loop computes maps a few times a second)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,25 @@ class Measurement:
     child_cpu: float | None = None
     """CPU seconds of the training child per wall second (None headless, with the thread front-end, or where
     /proc cannot be read)."""
+    steal: float | None = None
+    """Share of the machine's CPU time the hypervisor gave to other guests meanwhile (/proc/stat "steal"): on a
+    VM a busy second core can lose a fifth of its time this way, which no change to the program recovers."""
+
+
+def cpu_times() -> tuple[int, int] | None:
+    """(steal, total) jiffies of all CPUs since boot, or None where /proc/stat cannot be read."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
+def steal_share(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1])
 
 
 # ------------------------------------------------------------------ shared agent settings
@@ -156,18 +177,19 @@ def measure_headless(settings: BenchSettings) -> tuple[Measurement, DQNConfig]:
     start, end = measured_range(agent.config, settings)
     loop = run(env, agent, RunSettings(mode=Mode.TRAIN, evaluate=False), seed=settings.seed)
     mark: tuple[float, float, int] | None = None
+    times = None
     for snapshot in loop:
         if mark is None and snapshot.total_steps >= start:
-            mark = (time.perf_counter(), time.process_time(), snapshot.total_steps)
+            mark, times = (time.perf_counter(), time.process_time(), snapshot.total_steps), cpu_times()
         if snapshot.total_steps >= end:
             break
-    finished, cpu = time.perf_counter(), time.process_time()
+    finished, cpu, steal = time.perf_counter(), time.process_time(), steal_share(times, cpu_times())
     loop.close()
     env.close()
     assert mark is not None
     steps, seconds = agent.step_count - mark[2], finished - mark[0]
     measurement = Measurement("headless", steps / seconds, None, None, None, (cpu - mark[1]) / seconds, steps,
-                              seconds, torch.get_num_threads())
+                              seconds, torch.get_num_threads(), steal=steal)
     return measurement, agent.config
 
 
@@ -268,6 +290,8 @@ def measure_window(settings: BenchSettings, speed: Speed, expected: DQNConfig, t
             raise RuntimeError(f"the window's agent differs from the headless one: {_differences(config, expected)}")
         start, _ = measured_range(config, settings)
         wait_for(lambda: trained_steps(window) >= start, timeout_s)
+        if settings.saliency:
+            window.saliency_overlay.action.setChecked(True)
         window.set_speed(speed)
         settle_until = time.perf_counter() + SETTLE_S
         wait_for(lambda: time.perf_counter() >= settle_until, timeout_s)
@@ -281,7 +305,7 @@ def measure_window(settings: BenchSettings, speed: Speed, expected: DQNConfig, t
 def _measure_stretch(window: MainWindow, settings: BenchSettings, speed: Speed, timeout_s: float) -> Measurement:
     counter = count_paints(window.game_view)
     first_steps, paints, pictures = trained_steps(window), counter.paints, counter.pictures
-    child = child_cpu_seconds(window)
+    child, times = child_cpu_seconds(window), cpu_times()
     started, gui_cpu, cpu = time.perf_counter(), time.thread_time(), time.process_time()
     stop_at = started + settings.max_seconds
     finished = wait_for(lambda: trained_steps(window) >= first_steps + settings.steps
@@ -290,7 +314,8 @@ def _measure_stretch(window: MainWindow, settings: BenchSettings, speed: Speed, 
     gui_cpu, cpu = time.thread_time() - gui_cpu, time.process_time() - cpu  # this is the GUI thread
     return Measurement(f"window {speed.value}", steps / seconds, (counter.pictures - pictures) / seconds,
                        (counter.paints - paints) / seconds, gui_cpu / seconds, cpu / seconds, steps, seconds,
-                       torch.get_num_threads(), _per_second(child, child_cpu_seconds(window), seconds))
+                       torch.get_num_threads(), _per_second(child, child_cpu_seconds(window), seconds),
+                       steal_share(times, cpu_times()))
 
 
 def _per_second(before: float | None, after: float | None, seconds: float) -> float | None:
@@ -391,15 +416,16 @@ def print_round(index: int, results: list[Measurement]) -> None:
     ratio, notes = ratios(results), verdicts(results)
     print(f"round {index}")
     print(f"  {'mode':<15} {'steps/s':>8} {'view fps':>9} {'paints/s':>9} {'vs headless':>11} "
-          f"{'GUI CPU':>7} {'CPU':>5} {'child CPU':>9} {'threads':>7}  targets")
+          f"{'GUI CPU':>7} {'CPU':>5} {'child CPU':>9} {'threads':>7} {'steal':>5}  targets")
     for m in results:
         fps = "-" if m.view_fps is None else f"{m.view_fps:.1f}"
         paints = "-" if m.paints_per_second is None else f"{m.paints_per_second:.1f}"
         gui = "-" if m.gui_cpu is None else f"{m.gui_cpu:.0%}"
         child = "-" if m.child_cpu is None else f"{m.child_cpu:.0%}"
         versus = f"{ratio[m.mode]:>10.2f}x" if m.mode in ratio else f"{'-':>11}"
+        steal = "-" if m.steal is None else f"{m.steal:.0%}"
         print(f"  {m.mode:<15} {m.steps_per_second:>8.1f} {fps:>9} {paints:>9} {versus} "
-              f"{gui:>7} {m.process_cpu:>5.0%} {child:>9} {m.torch_threads:>7}  {notes.get(m.mode, '')}")
+              f"{gui:>7} {m.process_cpu:>5.0%} {child:>9} {m.torch_threads:>7} {steal:>5}  {notes.get(m.mode, '')}")
 
 
 def print_header(settings: BenchSettings, config: DQNConfig) -> None:
@@ -410,7 +436,8 @@ def print_header(settings: BenchSettings, config: DQNConfig) -> None:
     print(f"{settings.env}, net {settings.net}, device {settings.device}, Qt platform "
           f"{QGuiApplication.platformName()}, window {settings.window_size[0]}x{settings.window_size[1]}, "
           f"torch {torch.__version__}, {os.cpu_count()} cores, {platform.machine()}")
-    print(f"measured: {settings.steps} steps after learning_starts {config.learning_starts} + warmup "
+    print(f"saliency overlay {'on' if settings.saliency else 'off'}; "
+          f"measured: {settings.steps} steps after learning_starts {config.learning_starts} + warmup "
           f"{settings.warmup}, seed {settings.seed}")
     print("hyperparameters (both sides): " + " ".join(f"{k}={v}" for k, v in asdict(config).items()))
     print(f"targets: view >= {FPS_TARGET:.0f} fps in normal/fast; window >= {RATIO_TARGET:.0%} of headless"
@@ -446,6 +473,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--front-end", choices=("process", "thread"), default="process",
                         help="where the window trains: a child process (its default) or a thread")
     parser.add_argument("--human-seconds", type=float, default=10.0, help="how long human play is measured")
+    parser.add_argument("--saliency", action="store_true", help="with the saliency overlay on (the issue's target:"
+                                                                    " 30 frames/s while training with it)")
     parser.add_argument("--rounds", type=int, default=1, help="repeat headless + window speeds this many times")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     parser.add_argument("--threads", type=int, help="torch threads on both sides (default: what the window uses, "
@@ -472,7 +501,8 @@ def settings_from(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(env=args.env, net=args.net, steps=args.steps, warmup=args.warmup,
                          overrides=tuple(args.overrides or DEFAULT_OVERRIDES), device=resolve_device(args.device),
                          seed=args.seed, threads=args.threads or window_threads(), window_size=(width, height),
-                         max_seconds=args.max_seconds, front_end=args.front_end, human_seconds=args.human_seconds)
+                         max_seconds=args.max_seconds, front_end=args.front_end, human_seconds=args.human_seconds,
+                         saliency=args.saliency)
 
 
 def main(argv: list[str] | None = None) -> int:
