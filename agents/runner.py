@@ -74,6 +74,9 @@ class RunSettings:
     """Compute Q-values and attention for every snapshot; turn off for turbo training."""
     render: bool = True
     """Render the colour frame for every snapshot; off for steps nobody looks at (the frame is then 1x1 black)."""
+    play_agent: Agent | None = None
+    """Another agent that acts in Mode.PLAY instead of the one run (the window's comparison): it only chooses
+    actions; the episodes are the run agent's, and nothing is stored or learned in that mode."""
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,8 @@ def _choose_action(agent: Agent, obs: np.ndarray, settings: RunSettings) -> int:
             raise RuntimeError("human mode needs a human_action callable")
         return int(settings.human_action())
     if settings.mode is Mode.PLAY:
-        return agent.act(obs, explore=settings.play_epsilon > 0, epsilon=settings.play_epsilon)
+        actor = settings.play_agent if settings.play_agent is not None else agent
+        return actor.act(obs, explore=settings.play_epsilon > 0, epsilon=settings.play_epsilon)
     return agent.act(obs, explore=True)
 
 

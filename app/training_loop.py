@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from agents.checkpoint import load_whole, map_text_of, save_agent
+from agents.checkpoint import load_agent, load_whole, map_text_of, save_agent
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
 from agents.envs.gridworld import GridWorldEnv, map_to_text, same_cells, with_cells
@@ -36,6 +36,7 @@ from agents.replay import ReplaySummary
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
 from agents.types import EpisodeStats, UpdateStats
+from app.comparison_feed import ComparisonFeed, ComparisonView
 from app.grid_maps import GridMaps
 from app.saliency_feed import SaliencyFeed
 from app.sub_frames import SubFrameRecorder, attach_recorder
@@ -66,7 +67,8 @@ fall further behind the game."""
 
 Command = tuple[str, tuple]
 Emit = Callable[[str, tuple], None]
-"""(event name, arguments): session_started, saved, failed, map_edited, speed_changed, status."""
+"""(event name, arguments): session_started, saved, failed, map_edited, speed_changed, comparison_changed,
+status."""
 Receive = Callable[[float], Command | None]
 """The next command, waiting at most the given seconds; None when none came."""
 
@@ -210,6 +212,7 @@ class _Published:
     grid_values: np.ndarray | None = None
     grid_actions: np.ndarray | None = None
     saliency: SaliencyView | None = None
+    comparison: ComparisonView | None = None
     steps_per_second: float = 0.0
     episodes: list[EpisodeStats] = field(default_factory=list)
     updates: deque[tuple[int, UpdateStats]] = field(default_factory=lambda: deque(maxlen=5000))
@@ -255,6 +258,7 @@ class TrainingLoop:
         self._last_summary = -1.0
         self._summary_cost = 0.0
         self._saliency = SaliencyFeed()
+        self._comparison = ComparisonFeed()
         self._rate_mark = (time.perf_counter(), 0)
         self._steps_taken = 0
         self.stopped = False
@@ -296,7 +300,8 @@ class TrainingLoop:
                 network=session.network, new_episodes=tuple(published.episodes),
                 new_updates=tuple(published.updates), steps_per_second=published.steps_per_second,
                 replay=published.replay, grid_values=published.grid_values,
-                grid_actions=published.grid_actions, sub_frames=published.sub_frames, saliency=published.saliency)
+                grid_actions=published.grid_actions, sub_frames=published.sub_frames, saliency=published.saliency,
+                comparison=published.comparison)
             published.fresh, published.sub_frames = False, ()
             published.episodes.clear()
             published.updates.clear()
@@ -399,6 +404,50 @@ class TrainingLoop:
         if on and session is not None and snapshot is not None:
             self._saliency.offer(session.description.kind, session.agent, snapshot.observation, time.perf_counter(),
                                  self._steps_taken)
+
+    def _on_compare(self, path: str | None) -> None:
+        """Compare the running agent with the save at `path` (None: stop). A save that cannot be compared is
+        failed("compare", ...), and the comparison before it goes on."""
+        session = self._session
+        if path is None or session is None:
+            self._end_comparison()
+            return
+        try:
+            loaded = load_agent(path, device=self._device)
+            self._comparison.start(loaded.agent, path, loaded.env_id, session.description)
+        except Exception as error:  # noqa: BLE001 - a bad file is a message, the run goes on
+            self._emit("failed", ("compare", one_line(error)))
+            return
+        self.settings.play_agent = self._comparison.play_agent()
+        self._emit("comparison_changed", (self._comparison.name, self._comparison.trained_on))
+        self._republish(session)
+
+    def _on_actor(self, actor: str) -> None:
+        self._comparison.set_actor(actor)
+        self.settings.play_agent = self._comparison.play_agent()
+        if self._session is not None:
+            self._republish(self._session)
+
+    def _end_comparison(self) -> None:
+        was_on = self._comparison.active
+        self._comparison.stop()
+        self.settings.play_agent = None
+        with self._lock:
+            self._published.comparison = None
+        if was_on:
+            self._emit("comparison_changed", ("", ""))
+
+    def _republish(self, session: _Session) -> None:
+        """Show the step on screen again with the comparison as it is now (the loop may be paused)."""
+        snapshot = self._published.snapshot
+        if snapshot is None or self._published.session_id != session.session_id:
+            return
+        comparison = self._comparison.view(session.agent, snapshot.observation, snapshot.evaluation, snapshot.episode)
+        with self._lock:
+            self._published.comparison = comparison
+            if not self._published.fresh:
+                self._gate.published()
+            self._published.fresh = True
 
     def _advance_saliency(self) -> None:
         """A pass of the saliency map in the making (one tick's worth); a map finished while the loop is idle is
@@ -555,6 +604,7 @@ class TrainingLoop:
         self._unpublished = None
         self._last_summary = -1.0
         self._saliency.reset()
+        self._end_comparison()
         self.settings.play_epsilon = evaluation_epsilon(session.description.kind)
         self._emit("session_started", (session.info(),))
         self._offer_preview(session)
@@ -645,6 +695,7 @@ class TrainingLoop:
         snapshot = next(session.steps)
         if recorder is not None and recorder.recording:
             self._screens.extend(recorder.take())
+        self._comparison.observe(session.agent, snapshot.observation, snapshot.episode)
         self._account(snapshot)
         rate = self._pace()
         if rate is not None:
@@ -727,6 +778,7 @@ class TrainingLoop:
         self._between_steps.clear()
         self._saliency.offer(session.description.kind, session.agent, snapshot.observation, now, self._steps_taken)
         saliency = self._saliency.view(now, self._steps_taken, session.description.action_names)
+        comparison = self._comparison.view(session.agent, snapshot.observation, snapshot.evaluation, snapshot.episode)
         with self._lock:
             self._gate.published()
             published = self._published
@@ -734,7 +786,7 @@ class TrainingLoop:
                 unseen = (published.snapshot.frame,) if published.fresh and published.snapshot else ()
                 published.sub_frames = (*published.sub_frames, *unseen, *screens)[-MAX_SUB_FRAMES:]
             published.snapshot, published.fresh = snapshot, True
-            published.saliency = saliency
+            published.saliency, published.comparison = saliency, comparison
             if refresh:
                 published.replay = replay
                 if grid is not None:

@@ -11,6 +11,7 @@ from agents.envs.registry import EnvDescription
 from agents.replay import ReplaySummary
 from agents.runner import StepSnapshot
 from agents.types import EpisodeStats, UpdateStats
+from app.comparison_feed import ComparisonView
 
 
 @dataclass(frozen=True)
@@ -77,3 +78,5 @@ class ViewFrame:
     saliency: SaliencyView | None = None
     """The latest saliency map while the overlay is on (see app.saliency_feed); None while it is off or before the
     first map."""
+    comparison: ComparisonView | None = None
+    """A second agent's view of the same state while a comparison is on (app.comparison_feed)."""

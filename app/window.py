@@ -45,6 +45,7 @@ from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
 from agents.shipped import is_shipped
 from app.agent_picker import AgentPicker
+from app.comparison import Comparison
 from app.curve_export import CurveExport
 from app.file_actions import FileActions
 from app.game_settings import GameSettings
@@ -54,6 +55,7 @@ from app.keymap import KeyMap
 from app.launch_choices import DEFAULT_ENV, FIRST_RUN_HINT, launch_choice, remembered_game
 from app.map_editor import MAP_FILTER, MapEditor
 from app.panels.attention import AttentionPanel
+from app.panels.comparison import ComparisonPanel
 from app.panels.q_values import QValuesPanel
 from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
@@ -82,7 +84,7 @@ MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "T
 SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
 FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
                   "run": "The run stopped", "process": "The training process stopped",
-                  "edit": "Cannot edit the map", "saliency": "Saliency stopped"}
+                  "edit": "Cannot edit the map", "saliency": "Saliency stopped", "compare": "Cannot compare"}
 
 
 def training_threads() -> int:
@@ -157,7 +159,9 @@ class MainWindow(QMainWindow):
         self.attention_panel = AttentionPanel()
         self.replay_panel = ReplayPanel()
         self.training_panel = TrainingPanel()
-        self.panels = (self.q_values_panel, self.attention_panel, self.replay_panel, self.training_panel)
+        self.comparison_panel = ComparisonPanel()
+        self.panels = (self.q_values_panel, self.attention_panel, self.replay_panel, self.training_panel,
+                       self.comparison_panel)
         self.window_layout = WindowLayout(self, self.store)
         self.docks: dict[str, QDockWidget] = self.window_layout.docks
         right, bottom = Qt.DockWidgetArea.RightDockWidgetArea, Qt.DockWidgetArea.BottomDockWidgetArea
@@ -170,6 +174,9 @@ class MainWindow(QMainWindow):
         self._add_dock("Replay buffer", self.replay_panel, bottom,
                        "How full the replay memory is, its newest transitions and what the last batch"
                        " sampled.")
+        self._add_dock("Comparison", self.comparison_panel, right,
+                       "A second agent's Q-values and greedy action on the same states (Agent > Compare with a save).")
+        self.docks["Comparison"].hide()  # until a comparison starts (a remembered layout may show it)
 
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
         self.window_layout.add_dock(title, panel, area, tip)
@@ -231,6 +238,9 @@ class MainWindow(QMainWindow):
         picker = self.agent_picker = AgentPicker(self)
         self.agent_actions, self.new_agent_action = picker.agent_actions, picker.new_agent_action
         self.agent_menu, self.trained_menu = picker.menu, picker.trained_menu
+        self.comparison = Comparison(self, self.worker, self.comparison_panel, self.docks["Comparison"])
+        self.agent_menu.addSeparator()
+        self.agent_menu.addActions(self.comparison.actions())
 
     def _build_view_actions(self) -> None:
         self.view_switches = ViewSwitches(self, self.game_view, self.attention_panel, self.store)

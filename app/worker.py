@@ -51,6 +51,9 @@ class WorkerBase(QObject):
     with the edit, or without it after failed("edit", ...)."""
     speed_changed = Signal(str)
     """The loop changed the speed itself (to paused, after an error)."""
+    comparison_changed = Signal(str, str)
+    """(file name, environment it was trained on) of the agent now compared with the running one; ("", "") when
+    the comparison ended (stopped, or a new session began). A save that cannot be compared: failed("compare")."""
     finished = Signal()
     """The loop has stopped after `stop()`."""
 
@@ -109,6 +112,14 @@ class WorkerBase(QObject):
         """Paint ((row, column), character) cells of session `session_id`'s gridworld; the agent is kept, the
         episode in progress ends. A rejected edit comes back as failed("edit", message)."""
         self._send("edit_map", int(session_id), tuple((tuple(cell), str(char)) for cell, char in cells))
+
+    def compare(self, path: str | None) -> None:
+        """Compare the running agent with the save at `path` on every state (None: stop comparing)."""
+        self._send("compare", None if path is None else str(path))
+
+    def set_actor(self, actor: str) -> None:
+        """Who acts in Agent play while comparing: "main" (the running agent) or "rival" (the compared save)."""
+        self._send("actor", str(actor))
 
     def set_saliency(self, on: bool) -> None:
         """Compute saliency maps for the game view's overlay (two a second at most), or stop."""
