@@ -11,9 +11,9 @@ from PySide6.QtCore import QRect, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.composite import Compositor, ViewOptions, hud_variants, is_gridworld
+from app.composite import Compositor, ViewOptions, hud_variants, is_gridworld, surface_bgra
 from app.key_help import KeyHelp
-from app.qt_image import array_to_qimage
+from app.qt_image import bgra_to_qimage
 from app.view_frame import ViewFrame
 from app.view_layout import MARGIN, ViewLayout, arrange
 
@@ -98,7 +98,9 @@ class GameView(QWidget):
             previous = self._composed
             if previous is None or any(a is not b for a, b in zip(key[:4], previous[:4], strict=True)) \
                     or key[4] != previous[4]:
-                self._image = array_to_qimage(self._compositor.compose(frame, self.options, hud=False))
+                surface = self._compositor.compose_surface(frame, self.options)
+                data, pitch = surface_bgra(surface)
+                self._image = bgra_to_qimage(data, surface.get_width(), surface.get_height(), pitch)
                 self._composed = key
         self.update()
 

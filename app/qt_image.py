@@ -42,6 +42,11 @@ def array_to_qimage(array: np.ndarray) -> QImage:
     return image.copy()
 
 
+def bgra_to_qimage(data: bytes, width: int, height: int, bytes_per_line: int) -> QImage:
+    """A Qt-owned copy of 32-bit pixels laid out B, G, R, A in memory (pygame's native surfaces)."""
+    return QImage(data, width, height, bytes_per_line, QImage.Format.Format_RGB32).copy()
+
+
 def grid_observation_to_rgb(obs: np.ndarray) -> np.ndarray:
     """Colour a (4, H, W) gridworld observation: walls, agent, goal, lava over a light floor.
 
