@@ -511,3 +511,19 @@ def test_the_overlay_switched_on_in_the_real_window_shows_a_fresh_map_over_the_g
     overlay.action.trigger()
     assert not win.game_view.options.saliency and win.game_view.saliency_caption() == ""
     qtbot.waitUntil(lambda: win.game_view.frame.saliency is None, timeout=WAIT_MS)
+
+
+def test_the_attention_panel_shows_saliency_beside_attention_while_the_overlay_is_on(qtbot) -> None:
+    win = open_window(qtbot, "gridworld/four-rooms", "attention")
+    panel = win.attention_panel
+    assert panel.saliency_shown() is None
+    win.saliency_overlay.action.trigger()
+    qtbot.waitUntil(lambda: panel.saliency_shown() is not None and panel.image() is not None, timeout=WAIT_MS)
+    frame = win.game_view.frame
+    shown = panel.saliency_shown()
+    assert shown.shape == frame.description.obs_shape[-2:] == panel.image().shape  # a cell each, side by side
+    assert shown.max() == pytest.approx(1.0) and shown.min() >= 0.0
+    assert panel.saliency_caption.text().startswith("Saliency · ")
+    win.saliency_overlay.action.trigger()
+    qtbot.waitUntil(lambda: panel.saliency_shown() is None, timeout=WAIT_MS)
+    win.close()

@@ -15,12 +15,14 @@ from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QR
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from agents.envs.registry import EnvDescription
-from app.composite import attention_focus
+from app.composite import attention_focus, saliency_weights
 from app.view_frame import ViewFrame
 
 NO_ATTENTION = "This network has no attention. Choose the attention network to see where it looks."
 NOT_EVALUATED = "Waiting for an evaluated step (turbo training skips the attention maps)."
 MEAN_LABEL = "Mean of heads"
+SALIENCY_TIP = ("Perturbation saliency (View > Saliency overlay): where blurring the network's input moves its"
+                " Q-values most. Attention says where the query looks; saliency, what the Q-values depend on.")
 WALL_RGBA = (150, 160, 175, 235)
 AGENT_COLOUR = (60, 200, 255)
 COLOUR_MAP = "inferno"
@@ -131,6 +133,7 @@ class AttentionPanel(QWidget):
         self._attention: np.ndarray | None = None
         self._has_attention = False
         self._walls: np.ndarray | None = None
+        self._saliency_source: np.ndarray | None = None
         self.head_combo = self._make_combo()
         self.overlay_check = QCheckBox("Overlay on game view", self)
         self.overlay_check.setToolTip("Tint the game picture with the selected attention map.")
@@ -151,6 +154,7 @@ class AttentionPanel(QWidget):
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.message)
         self.stack.addWidget(self.map_page)
+        self.saliency_box, self.saliency_item, self.saliency_caption = self._make_saliency_map()
         self._build_layout()
 
     def _make_combo(self) -> QComboBox:
@@ -178,15 +182,41 @@ class AttentionPanel(QWidget):
         self._view = view
         return widget, item
 
+    def _make_saliency_map(self) -> tuple[QWidget, pg.ImageItem, QLabel]:
+        """The saliency map beside the attention map (while the saliency overlay is on): attention says where
+        the query looks, saliency what blurring the input would change in the Q-values; they need not agree."""
+        box = QWidget(self)
+        widget = pg.GraphicsLayoutWidget(box)
+        widget.setBackground("w")
+        widget.setToolTip(SALIENCY_TIP)
+        view = widget.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
+        view.setMenuEnabled(False)
+        item = pg.ImageItem(axisOrder="row-major")
+        item.setColorMap(pg.colormap.get(COLOUR_MAP))
+        view.addItem(item)
+        caption = QLabel("Saliency", box)
+        caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        caption.setToolTip(SALIENCY_TIP)
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(widget, 1)
+        column.addWidget(caption)
+        box.setMinimumWidth(72)
+        box.hide()
+        return box, item, caption
+
     def _build_layout(self) -> None:
         controls = QHBoxLayout()
         controls.addWidget(self.head_combo)
         controls.addStretch(1)
         controls.addWidget(self.overlay_check)
+        maps = QHBoxLayout()
+        maps.addWidget(self.stack, 3)
+        maps.addWidget(self.saliency_box, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addLayout(controls)
-        layout.addWidget(self.stack, 1)
+        layout.addLayout(maps, 1)
         layout.addWidget(self.caption)
 
     # ------------------------------------------------------------------------------ public API
@@ -204,10 +234,13 @@ class AttentionPanel(QWidget):
         self.agent_item.clear()
         self._walls = None
         self.caption.setText("")
+        self.saliency_item.clear()
+        self.saliency_box.hide()
         self._show_message(NOT_EVALUATED if self._has_attention else NO_ATTENTION)
 
     def show_frame(self, frame: ViewFrame) -> None:
         """Take the snapshot's attention weights (a reference, the snapshot is an immutable copy)."""
+        self._show_saliency(frame)
         evaluation = frame.snapshot.evaluation
         attention = None if evaluation is None else evaluation.attention
         if attention is None:
@@ -283,6 +316,22 @@ class AttentionPanel(QWidget):
         focus = attention_focus(image[None], 0)
         self.caption.setText(f"{image.shape[0]}×{image.shape[1]} cells · brightest {format_share(share, share)}"
                              f" (uniform {format_share(uniform, uniform)}) · focus {focus:.0%}")
+
+    def saliency_shown(self) -> np.ndarray | None:
+        """The saliency map beside the attention map now (scaled so its peak is 1), or None."""
+        return None if self.saliency_box.isHidden() else self.saliency_item.image
+
+    def _show_saliency(self, frame: ViewFrame) -> None:
+        saliency = frame.saliency
+        if saliency is None or not self._has_attention:
+            self.saliency_box.hide()
+            return
+        if self.saliency_item.image is None or self._saliency_source is not saliency.map:
+            self._saliency_source = saliency.map
+            self.saliency_item.setImage(saliency_weights(saliency), levels=(0.0, 1.0), autoLevels=False)
+        when = "this step" if saliency.age_steps == 0 else f"{saliency.age_steps} steps ago"
+        self.saliency_caption.setText(f"Saliency · {when}")
+        self.saliency_box.show()
 
     def _show_grid(self, frame: ViewFrame) -> None:
         """On a gridworld whose cells are the attention tokens, grey out walls and ring the agent."""
