@@ -22,7 +22,7 @@ from agents.history import TrainingHistory
 from agents.networks import QOutput, build_q_network, use_channels_last
 from agents.precision import autocast, resolve_layout, resolve_precision
 from agents.replay import ReplayBuffer
-from agents.types import Batch, EpisodeStats, Evaluation, Transition, UpdateStats
+from agents.types import Batch, EpisodeStats, Evaluation, SampledBatch, Transition, UpdateStats
 
 VALUE_MAP_CHUNK = 512
 """Observations per forward pass in value_map (bounds the attention network's memory)."""
@@ -77,6 +77,8 @@ class DQNAgent:
         self.update_count = 0
         self.episodes: list[EpisodeStats] = []
         self.last_update: UpdateStats | None = None
+        self.last_batch: SampledBatch | None = None
+        """The rows of the last update's minibatch, with their Q-values and targets (not saved)."""
         self.history = TrainingHistory()
         """Learning curves beyond the episodes, bounded (saved with the agent; see agents.history)."""
 
@@ -213,6 +215,11 @@ class DQNAgent:
         measured = torch.stack([loss.detach(), q.mean(), grad_norm, (td_target - q).abs().mean()]).tolist()
         self.last_update = UpdateStats(loss=measured[0], mean_q=measured[1], grad_norm=measured[2],
                                        td_error=measured[3])
+        rows = torch.stack([q, td_target]).cpu().numpy()  # B x 2 floats: what the replay panel lists per row
+        self.last_batch = SampledBatch(indices=np.asarray(batch.indices, np.int64),
+                                       actions=np.asarray(batch.actions, np.int64),
+                                       rewards=np.asarray(batch.rewards, np.float32),
+                                       dones=np.asarray(batch.dones) > 0, q=rows[0], targets=rows[1])
         return self.last_update
 
     def _discounts(self, batch: Batch) -> Tensor | float:

@@ -49,7 +49,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from agents.types import Batch
+from agents.types import Batch, SampledBatch
 
 REWARD_HISTORY = 10_000
 """How many of the most recent rewards `rewards_stored()` and `summary()` return by default."""
@@ -87,6 +87,8 @@ class ReplaySummary:
     """For each of `recent`: was it in the last sampled batch."""
     reward_values: np.ndarray
     """Up to 10,000 of the most recently stored rewards (for a histogram)."""
+    last_batch: SampledBatch | None = None
+    """The agent's last minibatch with its Q-values and targets (the agent adds it: the buffer has no network)."""
 
 
 def _action_dtype(n_actions: int | None) -> np.dtype:

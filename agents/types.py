@@ -52,6 +52,29 @@ class Batch(NamedTuple):
 
 
 @dataclass(frozen=True)
+class SampledBatch:
+    """The last minibatch a gradient step learned from, row by row (the window's replay panel sorts it)."""
+
+    indices: np.ndarray
+    """(B,) int64 flat buffer slots."""
+    actions: np.ndarray
+    """(B,) int64."""
+    rewards: np.ndarray
+    """(B,) float32 r: the clipped reward, or with n-step replay the discounted sum of up to n of them."""
+    dones: np.ndarray
+    """(B,) bool: no bootstrap (the episode terminated within the transition)."""
+    q: np.ndarray
+    """(B,) float32 Q(s, a) of the online network before the step."""
+    targets: np.ndarray
+    """(B,) float32 y = r + gamma^m (1 - done) Q_target(s', a')."""
+
+    @property
+    def td_errors(self) -> np.ndarray:
+        """(B,) y - Q(s, a)."""
+        return self.targets - self.q
+
+
+@dataclass(frozen=True)
 class UpdateStats:
     """What one gradient step of an agent measured."""
 

@@ -795,7 +795,9 @@ class TrainingLoop:
     @staticmethod
     def _replay_summary(session: _Session) -> ReplaySummary | None:
         replay = getattr(session.agent, "replay", None)
-        return replay.summary() if replay is not None else None
+        if replay is None:
+            return None
+        return replace(replay.summary(), last_batch=getattr(session.agent, "last_batch", None))
 
     @staticmethod
     def _grid_maps(session: _Session) -> tuple[np.ndarray, np.ndarray] | None:

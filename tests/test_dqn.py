@@ -75,6 +75,17 @@ def test_td_target_and_huber_loss_by_hand() -> None:
     assert agent.update_count == 1 and agent.last_update == stats
 
 
+def test_the_last_batch_keeps_each_rows_q_target_and_td_error_by_hand() -> None:
+    agent = _with_tables(_agent(gamma=0.9, double=False, loss="huber"), ONLINE, TARGET)
+    agent.update(BATCH._replace(indices=np.array([17, 4])))
+    rows = agent.last_batch
+    assert rows.indices.tolist() == [17, 4] and rows.actions.tolist() == [1, 0]
+    assert rows.dones.tolist() == [False, True] and rows.rewards.tolist() == [1.0, -1.0]
+    np.testing.assert_allclose(rows.q, [2.0, 3.0])  # Q(s, a) before the step
+    np.testing.assert_allclose(rows.targets, [7.3, -1.0], rtol=1e-6)  # 1 + 0.9 max(7, 6); -1, no bootstrap
+    np.testing.assert_allclose(rows.td_errors, [5.3, -4.0], rtol=1e-6)
+
+
 def test_mse_loss_by_hand() -> None:
     agent = _with_tables(_agent(gamma=0.9, double=False, loss="mse"), ONLINE, TARGET)
     assert agent.update(BATCH).loss == pytest.approx((5.3**2 + 4.0**2) / 2)

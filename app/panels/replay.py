@@ -19,12 +19,14 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableView,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from agents.envs.registry import EnvDescription
 from agents.replay import RecentTransition, ReplaySummary
+from app.panels.batch_table import LastBatchModel, make_batch_view
 from app.qt_image import observation_thumbnail
 from app.view_frame import ViewFrame
 
@@ -181,6 +183,12 @@ class ReplayPanel(QWidget):
         self.fill_label = QLabel("", self)
         self.fill_label.setToolTip("Stored transitions / capacity, and the memory the buffer's arrays take.")
         self.table = self._make_table()
+        self.batch_model = LastBatchModel()
+        self.batch_table = make_batch_view(self.batch_model, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(self.table, "Newest")
+        self.tabs.addTab(self.batch_table, "Last batch")
+        self.tabs.setTabToolTip(1, "The last gradient step's minibatch: Q(s, a), target and TD error per row")
         self.histogram = RewardHistogram(self)
         self.message = QLabel(NO_REPLAY, self)
         self.message.setWordWrap(True)
@@ -218,7 +226,7 @@ class ReplayPanel(QWidget):
         top.addWidget(self.fill, 1)
         top.addWidget(self.fill_label)
         splitter = QSplitter(Qt.Orientation.Horizontal, content)
-        splitter.addWidget(self.table)
+        splitter.addWidget(self.tabs)
         splitter.addWidget(self.histogram)
         splitter.setStretchFactor(0, 2)
         splitter.setStretchFactor(1, 1)
@@ -237,6 +245,8 @@ class ReplayPanel(QWidget):
         del network
         self.model.set_action_names(description.action_names)
         self.model.clear()
+        self.batch_model.set_action_names(description.action_names)
+        self.batch_model.set_batch(None)
         self.histogram.set_rewards(np.zeros(0, np.float32))
         self.fill.setRange(0, 1)
         self.fill.setValue(0)
@@ -254,6 +264,10 @@ class ReplayPanel(QWidget):
             self.model.set_action_names(frame.description.action_names)
         self._show_fill(summary)
         self.model.set_rows(summary.recent, summary.recent_sampled)
+        if summary.last_batch is not None or self.batch_model.batch is None:
+            if self.batch_model.action_names != frame.description.action_names:
+                self.batch_model.set_action_names(frame.description.action_names)
+            self.batch_model.set_batch(summary.last_batch)
         if self._frames_seen % HISTOGRAM_EVERY == 0:
             self.histogram.set_rewards(np.asarray(summary.reward_values))
         self._frames_seen += 1
