@@ -13,18 +13,10 @@ from agents.checkpoint import load_agent
 from app.cli import main
 from app.recording import QStrip, RecordSettings, choose_overlay, record_save
 from app.video_file import GIF_MAX_WIDTH, RecordError, VideoFile, even_sized, gif_durations
+from tests.test_cli import run_cli
 
 SHIPPED_PONG = Path(__file__).resolve().parents[1] / "assets" / "agents" / "pong-cnn.dqn"
 SMALL_DQN = ["--set", "learning_starts=50", "--set", "buffer_size=500", "--set", "batch_size=8"]
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def decode(path: Path) -> tuple[list[np.ndarray], float]:
