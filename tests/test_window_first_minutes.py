@@ -197,8 +197,10 @@ def test_a_window_grown_after_shrinking_shows_every_panel(window, qtbot):  # noq
     qtbot.wait(300)
     window.resize(1600, 1000)
     qtbot.waitUntil(lambda: not window.window_layout.hidden_panels(), timeout=WAIT_MS)
-    for dock in window.docks.values():
-        assert dock.height() >= 110 and dock.width() >= 160
+    shown = [title for title, dock in window.docks.items() if dock.isVisible()]
+    assert shown == ["Q-values", "Attention", "Training", "Replay buffer"]  # Comparison waits for a comparison
+    for title in shown:
+        assert window.docks[title].height() >= 110 and window.docks[title].width() >= 160
     close(window)
 
 

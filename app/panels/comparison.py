@@ -100,7 +100,7 @@ class PairedBars(QWidget):
         zero = left + (0.0 - self.axis.low) / span * (right - left)
         end = left + (value - self.axis.low) / span * (right - left)
         painter.fillRect(QRectF(min(zero, end), top, max(1.0, abs(end - zero)), max(2.0, height)), colour)
-        painter.setPen(TEXT)
+        painter.setPen(colour.darker(160))  # the number in its bar's colour: which agent it belongs to
         painter.drawText(QRectF(right + 4, top - 3, self.width() - right - 4, height + 6),
                          Qt.AlignmentFlag.AlignVCenter, text)
 
