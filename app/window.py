@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         self._add_dock("Comparison", self.comparison_panel, right,
                        "A second agent's Q-values and greedy action on the same states (Agent > Compare with a save).")
         self.docks["Comparison"].hide()  # until a comparison starts (a remembered layout may show it)
+        self.window_layout.show_only_when("Comparison", lambda: self.comparison_panel.comparing)
 
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
         self.window_layout.add_dock(title, panel, area, tip)

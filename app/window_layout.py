@@ -7,7 +7,8 @@ would otherwise come back on every launch, on any screen. View > Reset layout pu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QByteArray, QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QToolBar, QWidget
@@ -24,6 +25,8 @@ RECHECK_MS = 150
 class DockPlace:
     dock: QDockWidget
     area: Qt.DockWidgetArea
+    wanted: Callable[[], bool] | None = None
+    """Reset layout shows the dock only while this says so (None: always)."""
 
 
 class WindowLayout(QObject):
@@ -75,12 +78,17 @@ class WindowLayout(QObject):
         self._store.setValue("geometry", self._window.saveGeometry())
         self._store.setValue("window_state", self._window.saveState())
 
+    def show_only_when(self, title: str, wanted: Callable[[], bool]) -> None:
+        """A panel with nothing to show most of the time (the comparison): Reset layout shows it only if `wanted`."""
+        self._places = [replace(place, wanted=wanted) if place.dock is self.docks[title] else place
+                        for place in self._places]
+
     def reset(self) -> None:
         """View > Reset layout: every dock back in its place and shown, every toolbar shown, default sizes."""
         for place in self._places:
             place.dock.setFloating(False)
             self._window.addDockWidget(place.area, place.dock)
-            place.dock.show()
+            place.dock.setVisible(place.wanted is None or place.wanted())
         for toolbar, area in self._toolbars:
             self._window.addToolBar(area, toolbar)
             toolbar.show()
