@@ -63,6 +63,8 @@ class ComparisonFeed:
         self.actor = "main"
         self._episode = -1
         self._marks: list[bool] = []
+        self._last: tuple[np.ndarray, Evaluation] | None = None
+        """(observation, the compared agent's evaluation of it) of the latest step."""
 
     @property
     def active(self) -> bool:
@@ -76,11 +78,11 @@ class ComparisonFeed:
             raise ConfigError(f"{Path(path).name} sees observations of shape {expected}; this environment's are "
                               f"{tuple(description.obs_shape)}")
         self.rival, self.name, self.trained_on = rival, Path(path).name, trained_on
-        self._episode, self._marks = -1, []
+        self._episode, self._marks, self._last = -1, [], None
 
     def stop(self) -> None:
         self.rival, self.name, self.trained_on, self.actor = None, "", "", "main"
-        self._episode, self._marks = -1, []
+        self._episode, self._marks, self._last = -1, [], None
 
     def set_actor(self, actor: str) -> None:
         if actor not in ACTORS:
@@ -97,15 +99,18 @@ class ComparisonFeed:
             return
         if episode != self._episode:
             self._episode, self._marks = episode, []
+        rival_evaluation = self.rival.evaluate(observation)
+        self._last = (observation, rival_evaluation)  # a shown step's view() reuses it
         if len(self._marks) < MAX_MARKS:
-            self._marks.append(greedy(agent, observation) == greedy(self.rival, observation))
+            self._marks.append(greedy(agent, observation) == int(np.argmax(rival_evaluation.q_values)))
 
     def view(self, agent: Any, observation: np.ndarray, main_evaluation: Evaluation | None,
              episode: int) -> ComparisonView | None:
         """The comparison for a published frame of `observation` (None while none is on)."""
         if not self.active:
             return None
-        rival_evaluation = self.rival.evaluate(observation)
+        last = self._last
+        rival_evaluation = last[1] if last is not None and last[0] is observation else self.rival.evaluate(observation)
         main_action = (int(np.argmax(main_evaluation.q_values)) if main_evaluation is not None
                        else greedy(agent, observation))
         marks = np.array(self._marks if episode == self._episode else [], dtype=bool)

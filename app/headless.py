@@ -280,7 +280,7 @@ def evaluate(args: argparse.Namespace) -> int:
         raise ConfigError(f"--epsilon {epsilon:g} is not a probability (choose 0 to 1)")
     settings = RunSettings(mode=Mode.PLAY, play_epsilon=epsilon, evaluate=False)
     episodes: list[EpisodeStats] = []
-    with _restoring_history(loaded.agent):
+    with restoring_history(loaded.agent):
         for snap in run(env, loaded.agent, settings, seed=args.seed):
             if snap.finished is not None:
                 episodes.append(snap.finished)
@@ -297,7 +297,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _restoring_history(agent) -> Iterator[None]:
+def restoring_history(agent) -> Iterator[None]:
     """Evaluation episodes are not training history: the loop's appends are undone afterwards."""
     kept = list(agent.episodes)
     try:

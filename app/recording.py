@@ -26,8 +26,9 @@ from agents.errors import ConfigError
 from agents.runner import Mode, RunSettings, StepSnapshot, run
 from agents.saliency import SaliencyJob
 from agents.types import EpisodeStats, Evaluation
-from app.composite import Compositor, ViewOptions, pygame_font
+from app.composite import Compositor, ViewOptions, pygame_font, surface_rgb
 from app.grid_maps import GridMaps
+from app.headless import restoring_history
 from app.sub_frames import attach_recorder
 from app.training_loop import NORMAL_RATE
 from app.value_scale import AxisRange, decimals_for, format_value
@@ -155,11 +156,8 @@ class _Pictures:
     def frames(self) -> Iterator[tuple[np.ndarray, EpisodeStats | None]]:
         """(picture, the episode that ended with it or None), forever."""
         run_settings = RunSettings(mode=Mode.PLAY, play_epsilon=self.settings.epsilon, evaluate=True, render=True)
-        kept = list(self.agent.episodes)  # recorded episodes are not training history
-        try:
+        with restoring_history(self.agent):  # recorded episodes are not training history
             yield from self._frames(run(self.env, self.agent, run_settings, seed=self.settings.seed))
-        finally:
-            self.agent.episodes[:] = kept
 
     def _frames(self, steps: Iterator[StepSnapshot]) -> Iterator[tuple[np.ndarray, EpisodeStats | None]]:
         for snapshot in steps:
@@ -214,7 +212,7 @@ class QStrip:
 
     def draw(self, snapshot: StepSnapshot, height: int, caption: str = "") -> np.ndarray:
         """(height, width, 3) uint8."""
-        surface = pygame.Surface((self.width, height))
+        surface = pygame.Surface((self.width, height), 0, 32)
         surface.fill(BACKGROUND)
         evaluation = snapshot.evaluation
         title = pygame_font(22)
@@ -226,8 +224,7 @@ class QStrip:
         if caption:
             small = pygame_font(16)
             surface.blit(small.render(caption[:48], True, MUTED), (10, height - 20))
-        data = pygame.image.tobytes(surface, "RGB")
-        return np.frombuffer(data, np.uint8).reshape(height, self.width, 3)
+        return surface_rgb(surface)
 
     def _draw_bars(self, surface: pygame.Surface, evaluation: Evaluation, top: int, bottom: int) -> None:
         values = np.asarray(evaluation.q_values, dtype=np.float64)
@@ -307,11 +304,6 @@ class LiveRecording:
             raise self.error if isinstance(self.error, RecordError) else RecordError(str(self.error))
         self._video.__exit__(None, None, None)
         return RecordReport(self.path, self.frames, self._video.fps, self._video.size or (0, 0))
-
-    def cancel(self) -> None:
-        """Stop and leave no file (the window closes mid-recording without a place to ask)."""
-        self._stop()
-        self._video.__exit__(RecordError, RecordError("cancelled"), None)
 
     def _stop(self) -> None:
         self._queue.put(None)

@@ -445,9 +445,7 @@ class TrainingLoop:
         comparison = self._comparison.view(session.agent, snapshot.observation, snapshot.evaluation, snapshot.episode)
         with self._lock:
             self._published.comparison = comparison
-            if not self._published.fresh:
-                self._gate.published()
-            self._published.fresh = True
+            self._offer_again()
 
     def _advance_saliency(self) -> None:
         """A pass of the saliency map in the making (one tick's worth); a map finished while the loop is idle is
@@ -471,9 +469,13 @@ class TrainingLoop:
                 return
             published.saliency = self._saliency.view(time.perf_counter(), self._steps_taken,
                                                      session.description.action_names)
-            if not published.fresh:
-                self._gate.published()
-            published.fresh = True
+            self._offer_again()
+
+    def _offer_again(self) -> None:
+        """The step on screen gained something (a map, a comparison): publish it again. Called holding the lock."""
+        if not self._published.fresh:
+            self._gate.published()
+        self._published.fresh = True
 
     def _on_record_human(self, record: bool) -> None:
         self.settings.record_human = bool(record)
