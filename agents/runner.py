@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from agents.rewind import EpisodeHistory, Moment
 from agents.types import EpisodeStats, Evaluation, Transition, UpdateStats
 
 EVALUATION_EPSILON = {"atari": 0.05, "gridworld": 0.0}
@@ -124,15 +125,25 @@ def run(
     *,
     max_steps: int | None = None,
     seed: int | None = None,
+    history: EpisodeHistory | None = None,
+    start: Moment | None = None,
 ) -> Iterator[StepSnapshot]:
     """Step `env` forever (or `max_steps` times), yielding a snapshot after every step.
 
     Episodes reset themselves; the mode and controller may change between steps without
-    restarting the episode.
+    restarting the episode. `history` records the episode's moments for stepping back (agents.rewind);
+    `start`: go on from that moment of the episode instead of resetting (the caller has restored `env` to it and
+    cut the history after it). The replay gets a seam there: nothing stored joins the steps before the moment
+    with those after it.
     """
     settings = settings or RunSettings()
-    episode = _Episode(index=len(agent.episodes))
-    obs, info = env.reset(seed=seed, options=reset_options(agent, settings.mode))
+    if start is not None and not start.ended:
+        episode = _Episode(len(agent.episodes), start.episode_step, start.episode_return)
+        obs = start.observation
+    else:
+        episode = _Episode(index=len(agent.episodes))
+        obs, info = env.reset(seed=seed, options=reset_options(agent, settings.mode))
+        _begin(history, env, obs)
     interrupt(agent)
     steps = 0
     while max_steps is None or steps < max_steps:
@@ -143,15 +154,24 @@ def run(
         finished = episode.record(float(reward), bool(terminated), bool(truncated), info)
         if finished is not None:
             agent.episodes.append(finished)
+        if history is not None:
+            history.record(env, next_obs, action, float(reward), bool(terminated), bool(truncated), info,
+                           episode.length, episode.total_return)
         yield _snapshot(env, agent, settings, episode, next_obs, action, float(reward),
                         bool(terminated), bool(truncated), update, finished, info)
         steps += 1
         if finished is not None:
             episode = _Episode(index=len(agent.episodes))
             obs, info = env.reset(options=reset_options(agent, settings.mode))
+            _begin(history, env, obs)
             interrupt(agent)
         else:
             obs = next_obs
+
+
+def _begin(history: EpisodeHistory | None, env: gym.Env, obs: np.ndarray) -> None:
+    if history is not None:
+        history.begin(env, obs)
 
 
 @dataclass

@@ -22,6 +22,9 @@ from agents.envs.atari import FRAME_SKIP
 class SubFrameRecorder(gym.Wrapper):
     """Sits between `AtariPreprocessing` and the emulator; keeps the last `FRAME_SKIP` screens while recording."""
 
+    rewind_ignores = ("recording", "_screens")
+    """Stepping back (agents.rewind) leaves the loop's switch and the screens not yet shown alone."""
+
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self.recording = False

@@ -33,11 +33,13 @@ from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
 from agents.history import PastCurves, past_curves
 from agents.replay import ReplaySummary
+from agents.rewind import Moment, restore, taken_path, try_action
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
 from agents.types import EpisodeStats, UpdateStats
 from app.comparison_feed import ComparisonFeed, ComparisonView
 from app.grid_maps import GridMaps
+from app.rewind_feed import RewindFeed, RewindView
 from app.saliency_feed import SaliencyFeed
 from app.sub_frames import SubFrameRecorder, attach_recorder
 from app.view_frame import SaliencyView, ViewFrame
@@ -168,6 +170,12 @@ class _Session:
     opened_from: str | None = None
     keep_replay: bool = False
     """The save it came from held a replay: saving writes it again, so Ctrl+S never drops it from that file."""
+    rewind: RewindFeed = field(init=False)
+    """The episode's recorded moments and where the view is in them (stepping back)."""
+
+    def __post_init__(self) -> None:
+        # A gridworld draws any state from its cell; ALE does not redraw a restored state, so its screens are kept.
+        self.rewind = RewindFeed(keep_frames=self.description.kind != "gridworld")
 
     @property
     def network(self) -> str | None:
@@ -194,6 +202,17 @@ class _Session:
         if self.steps is not None:
             self.steps.close()
         self.steps = None
+        self.rewind.reset()
+
+    def next_snapshot(self, settings: RunSettings) -> StepSnapshot:
+        """Take a step: the episode goes on, or, from a moment the view stepped back to, continues from there."""
+        start = self.rewind.branch_point()
+        if start is not None and self.steps is not None:
+            self.steps.close()
+            self.steps = None
+        if self.steps is None:
+            self.steps = run(self.env, self.agent, settings, history=self.rewind.history, start=start)
+        return next(self.steps)
 
     def close(self) -> None:
         self.close_steps()
@@ -213,6 +232,7 @@ class _Published:
     grid_actions: np.ndarray | None = None
     saliency: SaliencyView | None = None
     comparison: ComparisonView | None = None
+    rewind: RewindView | None = None
     steps_per_second: float = 0.0
     episodes: list[EpisodeStats] = field(default_factory=list)
     updates: deque[tuple[int, UpdateStats]] = field(default_factory=lambda: deque(maxlen=5000))
@@ -301,7 +321,7 @@ class TrainingLoop:
                 new_updates=tuple(published.updates), steps_per_second=published.steps_per_second,
                 replay=published.replay, grid_values=published.grid_values,
                 grid_actions=published.grid_actions, sub_frames=published.sub_frames, saliency=published.saliency,
-                comparison=published.comparison)
+                comparison=published.comparison, rewind=published.rewind)
             published.fresh, published.sub_frames = False, ()
             published.episodes.clear()
             published.updates.clear()
@@ -379,10 +399,77 @@ class TrainingLoop:
         self._next_due = 0.0
 
     def _on_step(self) -> None:
+        """One step, then paused; stepped back, one moment forward through what happened instead."""
+        self._pause()
+        session = self._session
+        if session is not None and session.rewind.rewound:
+            self._on_rewind_by(1)
+            return
         self._single_step = True
+
+    def _pause(self) -> None:
         if self.speed is not Speed.PAUSED:
             self.speed = Speed.PAUSED
             self._emit("speed_changed", (self.speed.value,))
+
+    def _on_rewind_to(self, index: int) -> None:
+        """Show moment `index` of the episode's history (pausing first): the environment is put back there."""
+        session = self._session
+        if session is None:
+            return
+        self._pause()
+        self._single_step = False
+        self._unpublished = None  # the newest step is in the history: the present to come back to
+        moment = session.rewind.move_to(index)
+        if moment is not None:
+            self._show_moment(session, moment)
+
+    def _on_rewind_by(self, steps: int) -> None:
+        session = self._session
+        if session is not None:
+            self._on_rewind_to(session.rewind.position + int(steps))
+
+    def _on_what_if(self, action: int | None, horizon: int) -> None:
+        """From the moment shown, play `action` (None: each action in turn) and then the agent greedily for
+        `horizon` steps in all; the results go with the frame, and the environment is put back."""
+        session = self._session
+        moment = session.rewind.moment() if session is not None else None
+        if session is None or moment is None:
+            return
+        self._pause()
+        feed = session.rewind
+        feed.horizon = max(1, min(int(horizon), 10_000))
+        actions = range(len(session.description.action_names)) if action is None else (int(action),)
+        for chosen in actions:
+            feed.add_try(try_action(session.env, session.agent, moment, chosen, feed.horizon))
+        if session.recorder is not None:
+            session.recorder.take()  # the branches' screens were never shown
+        with self._lock:
+            self._published.rewind = feed.view()
+            self._offer_again()
+
+    def _show_moment(self, session: _Session, moment: Moment) -> None:
+        """Publish a recorded moment like a step: the view, the Q-values, saliency and comparison follow it."""
+        restore(session.env, moment.state)
+        if session.recorder is not None:
+            session.recorder.take()
+        self._screens.clear()
+        self._between_steps.clear()
+        feed, agent = session.rewind, session.agent
+        if feed.rewound:
+            feed.taken = taken_path(feed.history, agent, feed.position, feed.horizon)
+        latest = feed.history.latest
+        episode = len(agent.episodes) - (latest is not None and latest.ended)  # an ended episode was counted
+        names = session.description.action_names
+        snapshot = StepSnapshot(
+            frame=moment.frame if moment.frame is not None else np.asarray(session.env.render(), dtype=np.uint8),
+            observation=moment.observation, evaluation=agent.evaluate(moment.observation),
+            action=moment.action or 0, action_name=names[moment.action] if moment.action is not None else "",
+            reward=moment.reward, terminated=moment.terminated, truncated=moment.truncated,
+            episode=episode, episode_step=moment.episode_step,
+            episode_return=moment.episode_return, total_steps=agent.step_count, epsilon=agent.epsilon,
+            mode=self.settings.mode, update=None, finished=None, info={"rewind": True})
+        self._publish(session, snapshot, force=True)
 
     def _on_press(self, action: int) -> None:
         if self.settings.mode is Mode.HUMAN and self._per_press():
@@ -684,8 +771,6 @@ class TrainingLoop:
         assert session is not None
         if session.broken:
             session.replace_env(self._make_env(session.env_id, session.map_text, session.description.game_options))
-        if session.steps is None:
-            session.steps = run(session.env, session.agent, self.settings)
         forced = self._single_step or self._waits_for_press()
         if self._waits_for_press():
             self._press_action = self._presses.popleft()
@@ -694,7 +779,7 @@ class TrainingLoop:
         if recorder is not None:
             recorder.recording = self._pace() is not None  # the game's own pace: show every emulator frame
         now = time.perf_counter()
-        snapshot = next(session.steps)
+        snapshot = session.next_snapshot(self.settings)
         if recorder is not None and recorder.recording:
             self._screens.extend(recorder.take())
         self._comparison.observe(session.agent, snapshot.observation, snapshot.episode)
@@ -789,6 +874,7 @@ class TrainingLoop:
                 published.sub_frames = (*published.sub_frames, *unseen, *screens)[-MAX_SUB_FRAMES:]
             published.snapshot, published.fresh = snapshot, True
             published.saliency, published.comparison = saliency, comparison
+            published.rewind = session.rewind.view()
             if refresh:
                 published.replay = replay
                 if grid is not None:

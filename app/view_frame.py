@@ -12,6 +12,7 @@ from agents.replay import ReplaySummary
 from agents.runner import StepSnapshot
 from agents.types import EpisodeStats, UpdateStats
 from app.comparison_feed import ComparisonView
+from app.rewind_feed import RewindView
 
 
 @dataclass(frozen=True)
@@ -80,3 +81,5 @@ class ViewFrame:
     first map."""
     comparison: ComparisonView | None = None
     """A second agent's view of the same state while a comparison is on (app.comparison_feed)."""
+    rewind: RewindView | None = None
+    """Where the view is in the episode's recorded moments (stepping back), and the branches tried there."""

@@ -121,6 +121,19 @@ class WorkerBase(QObject):
         """Who acts in Agent play while comparing: "main" (the running agent) or "rival" (the compared save)."""
         self._send("actor", str(actor))
 
+    def rewind_to(self, index: int) -> None:
+        """Pause and show moment `index` of the episode's recorded history (frames carry a RewindView)."""
+        self._send("rewind_to", int(index))
+
+    def rewind_by(self, steps: int) -> None:
+        """Pause and move `steps` moments through the history (negative: back)."""
+        self._send("rewind_by", int(steps))
+
+    def what_if(self, action: int | None, horizon: int) -> None:
+        """From the moment shown, try `action` (None: every action) and then the agent for `horizon` steps; the
+        environment is put back and nothing is stored in the replay."""
+        self._send("what_if", None if action is None else int(action), int(horizon))
+
     def set_saliency(self, on: bool) -> None:
         """Compute saliency maps for the game view's overlay (two a second at most), or stop."""
         self._send("saliency", bool(on))

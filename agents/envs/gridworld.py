@@ -356,6 +356,14 @@ class GridWorldEnv(gym.Env):
     def _moved(self, position: Position, action: int) -> Position:
         return _moved(self.grid, position, action)
 
+    def snapshot_state(self) -> tuple[Position, int]:
+        """What changes during an episode (the agent's cell, the steps taken), for agents.rewind."""
+        return self.position, self._steps
+
+    def restore_state(self, state: tuple[Position, int]) -> None:
+        """Back to a `snapshot_state()` of this episode's map."""
+        self.position, self._steps = state
+
     def _info(self) -> dict[str, Any]:
         return {"position": self.position, "state": self.state_index(self.position)}
 
