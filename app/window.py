@@ -61,6 +61,7 @@ from app.panels.replay import ReplayPanel
 from app.panels.training import TrainingPanel
 from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.readouts import rate_text
+from app.rewind import Rewind
 from app.saliency_overlay import SaliencyOverlay
 from app.session_labels import agent_label, atari_tooltip, session_title
 from app.settings import app_settings, remember_agent, remember_save
@@ -178,6 +179,8 @@ class MainWindow(QMainWindow):
                        "A second agent's Q-values and greedy action on the same states (Agent > Compare with a save).")
         self.docks["Comparison"].hide()  # until a comparison starts (a remembered layout may show it)
         self.window_layout.show_only_when("Comparison", lambda: self.comparison_panel.comparing)
+        self.rewind = Rewind(self, self.worker, self.window_layout)
+        self.panels += (self.rewind.panel,)
 
     def _add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> None:
         self.window_layout.add_dock(title, panel, area, tip)
@@ -261,7 +264,7 @@ class MainWindow(QMainWindow):
         run_menu = bar.addMenu("&Run")
         run_menu.addActions(list(self.mode_actions.values()))
         run_menu.addSeparator()
-        run_menu.addActions([*self.speed_actions.values(), self.step_action])
+        run_menu.addActions([*self.speed_actions.values(), self.rewind.back_action, self.step_action])
         run_menu.addSeparator()
         run_menu.addActions([self.record_action, self.reset_action])
         bar.addMenu(self.agent_menu)
@@ -292,7 +295,7 @@ class MainWindow(QMainWindow):
         run.setObjectName("toolbar-run")
         run.addActions(list(self.mode_actions.values()))
         run.addSeparator()
-        run.addActions([*self.speed_actions.values(), self.step_action])
+        run.addActions([*self.speed_actions.values(), self.rewind.back_action, self.step_action])
         run.addSeparator()
         run.addActions([self.record_action, self.reset_action, self.video_record.action])
         self.window_layout.add_toolbar(run)

@@ -27,6 +27,8 @@ class DockPlace:
     area: Qt.DockWidgetArea
     wanted: Callable[[], bool] | None = None
     """Reset layout shows the dock only while this says so (None: always)."""
+    tab_with: QDockWidget | None = None
+    """A tab behind this dock (None: a dock of its own)."""
 
 
 class WindowLayout(QObject):
@@ -45,7 +47,9 @@ class WindowLayout(QObject):
         self._recheck.timeout.connect(self.keep_readable)
         window.installEventFilter(self)
 
-    def add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str) -> QDockWidget:
+    def add_dock(self, title: str, panel: QWidget, area: Qt.DockWidgetArea, tip: str, *,
+                 tab_with: str | None = None) -> QDockWidget:
+        """A dock for `panel`; `tab_with`: a tab behind that dock's, where room is short."""
         dock = QDockWidget(title, self._window)
         dock.setObjectName(f"dock-{title.lower().replace(' ', '-')}")
         dock.setWidget(panel)
@@ -53,8 +57,15 @@ class WindowLayout(QObject):
         dock.toggleViewAction().setToolTip(f"Show or hide the {title} panel")
         self._window.addDockWidget(area, dock)
         self.docks[title] = dock
-        self._places.append(DockPlace(dock, area))
+        front = self.docks[tab_with] if tab_with is not None else None
+        self._places.append(DockPlace(dock, area, tab_with=front))
+        self._tabify(front, dock)
         return dock
+
+    def _tabify(self, front: QDockWidget | None, dock: QDockWidget) -> None:
+        if front is not None:
+            self._window.tabifyDockWidget(front, dock)
+            front.raise_()
 
     def add_toolbar(self, toolbar: QToolBar,
                     area: Qt.ToolBarArea = Qt.ToolBarArea.TopToolBarArea) -> None:
@@ -89,6 +100,8 @@ class WindowLayout(QObject):
             place.dock.setFloating(False)
             self._window.addDockWidget(place.area, place.dock)
             place.dock.setVisible(place.wanted is None or place.wanted())
+        for place in self._places:
+            self._tabify(place.tab_with, place.dock)
         for toolbar, area in self._toolbars:
             self._window.addToolBar(area, toolbar)
             toolbar.show()
@@ -104,9 +117,11 @@ class WindowLayout(QObject):
 
     def default_dock_sizes(self) -> None:
         """Game view largest; the right column as wide as the Q-value bars need; curves wider than replay."""
-        window, docks = self._window, self.docks
-        right = [d for d in docks.values() if window.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
-        bottom = [d for d in docks.values() if window.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
+        window = self._window
+        behind = {place.dock for place in self._places if place.tab_with is not None}
+        docks = [dock for dock in self.docks.values() if dock not in behind]
+        right = [d for d in docks if window.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea]
+        bottom = [d for d in docks if window.dockWidgetArea(d) == Qt.DockWidgetArea.BottomDockWidgetArea]
         if right:
             window.resizeDocks(right[:1], [400], Qt.Orientation.Horizontal)
             window.resizeDocks(right, [max(READABLE_DOCK[1], window.height() // (2 * len(right)))] * len(right),
