@@ -78,6 +78,10 @@ class DQNAgent:
         self.episodes: list[EpisodeStats] = []
         self.last_update: UpdateStats | None = None
         self.last_batch: SampledBatch | None = None
+        self.last_explored = False
+        """The last `act` drew its action at random: the replay tags that transition as exploring."""
+        self.last_explored_rows = np.zeros(0, bool)
+        """The same per row of the last `act_batch`."""
         """The rows of the last update's minibatch, with their Q-values and targets (not saved)."""
         self.history = TrainingHistory()
         """Learning curves beyond the episodes, bounded (saved with the agent; see agents.history)."""
@@ -98,7 +102,8 @@ class DQNAgent:
     def act(self, obs: np.ndarray, *, explore: bool = True, epsilon: float | None = None) -> int:
         """Epsilon-greedy action; explore=False is greedy; `epsilon` overrides the schedule."""
         eps = epsilon if epsilon is not None else (self.epsilon if explore else 0.0)
-        if eps > 0.0 and self.rng.random() < eps:
+        self.last_explored = eps > 0.0 and self.rng.random() < eps
+        if self.last_explored:
             return int(self.rng.integers(self.n_actions))
         with torch.inference_mode():
             return int(self.online(self._tensor(obs).unsqueeze(0)).q.argmax(dim=1).item())
@@ -108,9 +113,10 @@ class DQNAgent:
         with torch.inference_mode():
             actions = self.online(self._tensor(obs_batch)).q.argmax(dim=1).cpu().numpy()
         eps = self.epsilon if explore else 0.0
+        self.last_explored_rows = np.zeros(len(actions), bool)
         if eps > 0.0:
-            explore_rows = self.rng.random(len(actions)) < eps
-            actions = np.where(explore_rows, self.rng.integers(self.n_actions, size=len(actions)), actions)
+            self.last_explored_rows = self.rng.random(len(actions)) < eps
+            actions = np.where(self.last_explored_rows, self.rng.integers(self.n_actions, size=len(actions)), actions)
         return actions.astype(np.int64)
 
     def evaluate(self, obs: np.ndarray) -> Evaluation:

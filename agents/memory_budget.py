@@ -20,8 +20,9 @@ import torch
 from agents.config import DQNConfig
 from agents.errors import ConfigError
 
-REPLAY_SLOT_OVERHEAD = 11
-"""Bytes a replay slot needs besides its frame: action (up to 2), reward (4), four flags and the age (5)."""
+REPLAY_SLOT_OVERHEAD = 12
+"""Bytes a replay slot needs besides its frame: action (up to 2), reward (4), four flags, the age and the
+source (6)."""
 TRAINING_COPIES = 5
 """Each parameter lives as online and target weights, a gradient and Adam's two moments."""
 ATTENTION_COPIES = 3

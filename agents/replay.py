@@ -33,8 +33,12 @@ A slot is sampled only if it is valid and its stack history (min(age, k - 1) slo
 been overwritten by the ring's cursor; its next slot is written after it and so is always intact while
 it is valid. Sampling is uniform over those slots (rejection sampling; no Python loop over the batch).
 
+Sources. Each slot also says who produced its transition (`sources`, one byte: `Source`): the agent
+exploring (a random action drawn by epsilon), the agent acting greedily, or a person; UNKNOWN for a buffer
+saved before sources were kept. The window's replay browser filters by it.
+
 Memory per slot: one frame (84 * 84 = 7056 bytes for Atari), the action (uint8 when `n_actions` <= 256
-is given, else int16), a float32 reward and four one-byte fields: 7065-7066 bytes a transition.
+is given, else int16), a float32 reward and five one-byte fields: 7066-7067 bytes a transition.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import json
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -59,6 +64,24 @@ MAX_N_STEP = 100
 
 _REDRAWS = 32
 """Rejection-sampling rounds before falling back to enumerating every sampleable slot."""
+
+
+class Source(IntEnum):
+    """Who produced a stored transition (one byte per slot)."""
+
+    UNKNOWN = 0
+    """Stored before sources were kept (an older save), or by a caller that did not say."""
+    EXPLORING = 1
+    """The agent, with a random action drawn by its epsilon."""
+    GREEDY = 2
+    """The agent, with its greedy action."""
+    HUMAN = 3
+    """A person (human play recorded into the replay)."""
+
+    @property
+    def label(self) -> str:
+        return {Source.UNKNOWN: "unknown", Source.EXPLORING: "agent exploring", Source.GREEDY: "agent greedy",
+                Source.HUMAN: "human"}[self]
 
 
 class RecentTransition(NamedTuple):
@@ -104,8 +127,8 @@ def _action_dtype(n_actions: int | None) -> np.dtype:
 class ReplayBuffer:
     """Uniform experience replay over `num_envs` rings of single frames (see the module docstring)."""
 
-    _ARRAYS = ("frames", "actions", "rewards", "terminated", "truncated", "valid", "age", "cursor", "written",
-               "in_episode")
+    _ARRAYS = ("frames", "actions", "rewards", "terminated", "truncated", "valid", "age", "sources", "cursor",
+               "written", "in_episode")
     """The arrays `state_dict()` saves besides the counters, the RNG state and the last batch."""
 
     def __init__(self, capacity: int, obs_shape: tuple[int, ...], *, frame_stack: int = 1,
@@ -143,6 +166,8 @@ class ReplayBuffer:
         """A transition from this slot to the next one is stored."""
         self.age = np.full(shape, 255, dtype=np.uint8)
         """Frames since this slot's episode began (0: the reset frame; 255: unwritten or >= 255)."""
+        self.sources = np.zeros(shape, dtype=np.uint8)
+        """Who produced the transition from this slot (a `Source`)."""
         self.cursor = np.zeros(self.num_envs, dtype=np.int64)
         """Per stream, the slot the next frame goes to (the oldest frame, once the ring has wrapped)."""
         self.written = np.zeros(self.num_envs, dtype=np.int64)
@@ -189,12 +214,14 @@ class ReplayBuffer:
     # ---------------------------------------------------------------------------------------- storing
 
     def add(self, obs: ArrayLike, action: ArrayLike, reward: ArrayLike, next_obs: ArrayLike,
-            terminated: ArrayLike, truncated: ArrayLike, episode_end: ArrayLike | None = None) -> None:
+            terminated: ArrayLike, truncated: ArrayLike, episode_end: ArrayLike | None = None,
+            source: ArrayLike = Source.UNKNOWN) -> None:
         """Store one step of every environment: a leading num_envs axis (or unbatched for one env).
 
         `reward` is stored as given (pass the clipped learning reward). `episode_end` (default: terminated or
         truncated) is where the observation stream restarts; Atari's life loss is a learning terminal that
-        does not restart the frame stack, so there `terminated` is True and `episode_end` False.
+        does not restart the frame stack, so there `terminated` is True and `episode_end` False. `source`: who
+        produced each step (a `Source`, one for all or one per environment).
         """
         obs, next_obs = self._batched(obs), self._batched(next_obs)
         n = self.num_envs
@@ -204,6 +231,7 @@ class ReplayBuffer:
         truncated = np.asarray(truncated, dtype=bool).reshape(n).tolist()
         ends = [a or b for a, b in zip(terminated, truncated, strict=True)] if episode_end is None else \
             np.asarray(episode_end, dtype=bool).reshape(n).tolist()
+        sources = np.broadcast_to(np.asarray(source, dtype=np.uint8), (n,)).tolist()
         for env in range(n):
             if not 0 <= actions[env] < self._action_limit:
                 raise ValueError(f"action {actions[env]} out of range 0..{self._action_limit - 1}")
@@ -221,6 +249,7 @@ class ReplayBuffer:
             self.rewards[env, slot] = rewards[env]
             self.terminated[env, slot] = terminated[env]
             self.truncated[env, slot] = truncated[env]
+            self.sources[env, slot] = sources[env]
             self._write_frame(env, next_obs[env], min(int(self.age[env, slot]) + 1, 255))
             self.valid[env, slot] = True
             self.in_episode[env] = not ends[env]
@@ -502,6 +531,10 @@ class ReplayBuffer:
             raise ValueError(f"saved replay holds actions beyond 0..{self._action_limit - 1}")
         if per_slot["age"].min(initial=0) < 0 or per_slot["age"].max(initial=0) > 255:
             raise ValueError("saved replay has frame ages outside 0..255")
+        per_slot["sources"] = (saved.array("sources", (n_old, ring_old)) if saved.has("sources")
+                               else np.zeros((n_old, ring_old), np.uint8))  # saved before sources were kept
+        if per_slot["sources"].min(initial=0) < 0 or per_slot["sources"].max(initial=0) > max(Source):
+            raise ValueError(f"saved replay has transition sources outside 0..{int(max(Source))}")
         exact = (n_old, ring_old) == (self.num_envs, self.ring)
         rng, last_sampled = self.rng, np.zeros(0, dtype=np.int64)
         if exact:
@@ -521,7 +554,7 @@ class ReplayBuffer:
         try:
             flat_dest = np.full(n_old * ring_old, -1, dtype=np.int64)
             flat_dest[source] = dest
-            for name in _PER_SLOT:
+            for name in per_slot:
                 if name != "valid":  # valid comes from `valid`, which the re-layout may have cut
                     getattr(self, name).reshape(-1)[dest] = per_slot[name].reshape(-1)[source]
             self.valid.reshape(-1)[dest] = valid

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from agents.replay import Source
 from agents.rewind import EpisodeHistory, Moment
 from agents.types import EpisodeStats, Evaluation, Transition, UpdateStats
 
@@ -242,8 +243,16 @@ def _learn(
         terminated=bool(info.get("learning_terminated", terminated)),
         truncated=truncated,
         episode_end=terminated or truncated,
+        source=_source(agent, settings.mode),
     )
     return agent.observe(transition)
+
+
+def _source(agent: Agent, mode: Mode) -> Source:
+    """Who chose the action just taken, for the replay's tags."""
+    if mode is Mode.HUMAN:
+        return Source.HUMAN
+    return Source.EXPLORING if getattr(agent, "last_explored", False) else Source.GREEDY
 
 
 def _snapshot(

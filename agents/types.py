@@ -29,6 +29,8 @@ class Transition(NamedTuple):
     episode_end: bool | np.ndarray | None = None
     """The observation stream restarts after this step (default: terminated or truncated). Differs from
     terminated where a learning-only terminal (Atari's lost life) does not reset the frame stack."""
+    source: int | np.ndarray = 0
+    """Who chose the action: an agents.replay.Source (0 = not said)."""
 
 
 class Batch(NamedTuple):

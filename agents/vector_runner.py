@@ -14,6 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from agents.replay import Source
 from agents.runner import Mode, interrupt, reset_options
 from agents.types import EpisodeStats, Transition, UpdateStats
 
@@ -75,7 +76,8 @@ def run_vector(envs: SyncEnvs, agent, *, max_steps: int | None = None, seed: int
     while max_steps is None or agent.step_count < max_steps:
         actions = agent.act_batch(obs, explore=True)
         next_obs, carry_on, rewards, terminated, truncated, infos = envs.step(actions)
-        update = agent.observe(_learning_transition(obs, actions, rewards, next_obs, terminated, truncated, infos))
+        transition = _learning_transition(obs, actions, rewards, next_obs, terminated, truncated, infos)
+        update = agent.observe(transition._replace(source=_sources(agent, len(actions))))
         returns += rewards
         lengths += 1
         finished = []
@@ -86,6 +88,12 @@ def run_vector(envs: SyncEnvs, agent, *, max_steps: int | None = None, seed: int
             returns[i], lengths[i] = 0.0, 0
         yield VectorStep(agent.step_count, tuple(finished), update)
         obs = carry_on
+
+
+def _sources(agent, n: int) -> np.ndarray:
+    """Per environment: the agent explored (a random action) or acted greedily."""
+    explored = getattr(agent, "last_explored_rows", np.zeros(n, bool))
+    return np.where(explored, Source.EXPLORING, Source.GREEDY).astype(np.uint8)
 
 
 def _learning_transition(obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,

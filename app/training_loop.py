@@ -33,6 +33,7 @@ from agents.errors import ArcadeError
 from agents.factory import AgentSpec, create_agent
 from agents.history import PastCurves, past_curves
 from agents.replay import ReplaySummary
+from agents.replay_browse import ReplayFilter, browse
 from agents.rewind import Moment, restore, taken_path, try_action
 from agents.runner import Mode, RunSettings, StepSnapshot, evaluation_epsilon, run
 from agents.shipped import is_shipped
@@ -70,7 +71,7 @@ fall further behind the game."""
 Command = tuple[str, tuple]
 Emit = Callable[[str, tuple], None]
 """(event name, arguments): session_started, saved, failed, map_edited, speed_changed, comparison_changed,
-status."""
+replay_browsed, status."""
 Receive = Callable[[float], Command | None]
 """The next command, waiting at most the given seconds; None when none came."""
 
@@ -563,6 +564,12 @@ class TrainingLoop:
         if not self._published.fresh:
             self._gate.published()
         self._published.fresh = True
+
+    def _on_browse_replay(self, wanted: ReplayFilter, position: int) -> None:
+        """The replay browser's question: the stored transition at `position` of those passing `wanted`."""
+        replay = getattr(self._session.agent, "replay", None) if self._session is not None else None
+        entry = browse(replay, wanted, position) if replay is not None else None
+        self._emit("replay_browsed", (entry, len(replay) if replay is not None else 0))
 
     def _on_record_human(self, record: bool) -> None:
         self.settings.record_human = bool(record)

@@ -324,6 +324,8 @@ class MainWindow(QMainWindow):
         self.worker.session_started.connect(self._on_session_started)
         self.worker.failed.connect(self._on_failed)
         self.worker.speed_changed.connect(self._on_speed_changed)
+        self.replay_panel.browser.browse_requested.connect(self.worker.browse_replay)
+        self.worker.replay_browsed.connect(self.replay_panel.browser.show_entry)
 
     def _restore_layout(self) -> None:
         self.window_layout.restore()

@@ -54,6 +54,9 @@ class WorkerBase(QObject):
     comparison_changed = Signal(str, str)
     """(file name, environment it was trained on) of the agent now compared with the running one; ("", "") when
     the comparison ended (stopped, or a new session began). A save that cannot be compared: failed("compare")."""
+    replay_browsed = Signal(object, int)
+    """(agents.replay_browse.BrowsedTransition or None when nothing matches, transitions stored) after
+    browse_replay."""
     finished = Signal()
     """The loop has stopped after `stop()`."""
 
@@ -133,6 +136,11 @@ class WorkerBase(QObject):
         """From the moment shown, try `action` (None: every action) and then the agent for `horizon` steps; the
         environment is put back and nothing is stored in the replay."""
         self._send("what_if", None if action is None else int(action), int(horizon))
+
+    def browse_replay(self, wanted: object, position: int) -> None:
+        """Ask for the stored transition at `position` among those passing `wanted` (a ReplayFilter; -1: the
+        newest); the answer comes as replay_browsed."""
+        self._send("browse_replay", wanted, int(position))
 
     def set_saliency(self, on: bool) -> None:
         """Compute saliency maps for the game view's overlay (two a second at most), or stop."""

@@ -164,7 +164,7 @@ def test_atari_shaped_buffer_stores_one_frame_per_transition() -> None:
     assert buffer.capacity == 10_000
     assert buffer.frames.shape == (1, 10_000, 84, 84) and buffer.frames.dtype == np.uint8
     assert buffer.actions.dtype == np.uint8
-    by_hand = 10_000 * (84 * 84 + 1 + 4 + 4) + 8 + 8 + 1  # frame, action, reward, 4 flag bytes; per stream
+    by_hand = 10_000 * (84 * 84 + 1 + 4 + 5) + 8 + 8 + 1  # frame, action, reward, 4 flags, source; per stream
     assert buffer.nbytes == by_hand
     assert buffer.bytes_per_transition == pytest.approx(by_hand / 10_000)
     assert buffer.bytes_per_transition <= 7200

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from agents.envs.registry import EnvDescription
 from agents.replay import RecentTransition, ReplaySummary
 from app.panels.batch_table import LastBatchModel, make_batch_view
+from app.panels.replay_browser import ReplayBrowser
 from app.qt_image import observation_thumbnail
 from app.view_frame import ViewFrame
 
@@ -189,6 +190,11 @@ class ReplayPanel(QWidget):
         self.tabs.addTab(self.table, "Newest")
         self.tabs.addTab(self.batch_table, "Last batch")
         self.tabs.setTabToolTip(1, "The last gradient step's minibatch: Q(s, a), target and TD error per row")
+        self.browser = ReplayBrowser(self)
+        self.tabs.addTab(self.browser, "Browse")
+        self.tabs.setTabToolTip(2, "Every stored transition, oldest to newest, with its frames and who produced it;"
+                                   " filter by that, reward and ending")
+        self.tabs.currentChanged.connect(lambda index: self.browser.refresh() if index == 2 else None)
         self.histogram = RewardHistogram(self)
         self.message = QLabel(NO_REPLAY, self)
         self.message.setWordWrap(True)
@@ -247,6 +253,7 @@ class ReplayPanel(QWidget):
         self.model.clear()
         self.batch_model.set_action_names(description.action_names)
         self.batch_model.set_batch(None)
+        self.browser.reset(description.action_names, description.frame_stack)
         self.histogram.set_rewards(np.zeros(0, np.float32))
         self.fill.setRange(0, 1)
         self.fill.setValue(0)
