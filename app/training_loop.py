@@ -720,6 +720,7 @@ class TrainingLoop:
                 episode_return=0.0, total_steps=session.agent.step_count, epsilon=session.agent.epsilon,
                 mode=self.settings.mode, update=None, finished=None, info=dict(info))
             self._publish(session, snapshot, force=True)
+            self._summary_cost = 0.0  # that first summary paid the network's warm-up: no measure of the next ones
         except Exception as error:  # noqa: BLE001 - reported like any loop failure
             self._fail(error)
 

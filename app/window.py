@@ -27,7 +27,6 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
-    QComboBox,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -39,14 +38,14 @@ from PySide6.QtWidgets import (
 
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
-from agents.envs.registry import env_kind, list_env_ids
-from agents.errors import ArcadeError
+from agents.envs.registry import env_kind
 from agents.factory import AgentSpec, default_network, resolve_device
 from agents.runner import Mode
 from agents.shipped import is_shipped
 from app.agent_picker import AgentPicker
 from app.comparison import Comparison
 from app.curve_export import CurveExport
+from app.env_picker import EnvPicker
 from app.file_actions import FileActions
 from app.game_settings import GameSettings
 from app.game_view import GameView
@@ -63,7 +62,7 @@ from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.readouts import rate_text
 from app.rewind import Rewind
 from app.saliency_overlay import SaliencyOverlay
-from app.session_labels import agent_label, atari_tooltip, session_title
+from app.session_labels import agent_label, session_title
 from app.settings import app_settings, remember_agent, remember_save
 from app.training_loop import MAX_SUB_FRAMES, SessionInfo, Speed
 from app.video_record import VideoRecord
@@ -280,13 +279,9 @@ class MainWindow(QMainWindow):
     def _build_toolbars(self) -> None:
         session = QToolBar("Environment and agent", self)
         session.setObjectName("toolbar-session")
-        self.env_combo = QComboBox(self)
-        self.env_combo.setToolTip("Environment: every built-in gridworld, every Atari game, or a map file.\n"
-                                  + atari_tooltip())
-        self.env_combo.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.env_combo.setMaxVisibleItems(25)
-        self._fill_env_combo()
-        self.env_combo.activated.connect(self._on_env_chosen)
+        self.env_picker = EnvPicker(self, switch=self.switch_env, open_map=self.open_map,
+                                    running=lambda: self.session.env_id if self.session is not None else None)
+        self.env_combo = self.env_picker.combo
         session.addWidget(self.env_combo)
         session.addWidget(self.agent_picker.button)
         session.addActions(self.agent_picker.switch_actions())
@@ -302,17 +297,6 @@ class MainWindow(QMainWindow):
         self.toolbars = (session, run)
         self.view_menu.addSeparator()
         self.view_menu.addActions([bar.toggleViewAction() for bar in self.toolbars])
-
-    def _fill_env_combo(self) -> None:
-        try:
-            env_ids = list_env_ids()
-        except ArcadeError as error:
-            env_ids = [DEFAULT_ENV]
-            log.warning("cannot list environments: %s", error)
-        self.env_combo.addItems(env_ids)
-        self.env_combo.insertSeparator(sum(1 for e in env_ids if e.startswith("gridworld/")))
-        self.env_combo.insertSeparator(self.env_combo.count())
-        self.env_combo.addItem("Open map file…", userData="open-map")
 
     def _build_status_bar(self) -> None:
         self.stats_label = QLabel("")
@@ -391,11 +375,7 @@ class MainWindow(QMainWindow):
     def _sync_session_widgets(self, info: SessionInfo) -> None:
         """Show the running session in the pickers without triggering them."""
         self.setWindowTitle(session_title(info))
-        index = self.env_combo.findText(info.env_id)
-        if index < 0:
-            index = self.env_combo.count() - 2
-            self.env_combo.insertItem(index, info.env_id)
-        self.env_combo.setCurrentIndex(index)
+        self.env_picker.follow(info.env_id)
         self.agent_picker.follow_session(info)
         self.view_switches.follow_session(info.description.kind == "gridworld")
         self.saliency_overlay.follow_session(info)
@@ -534,14 +514,6 @@ class MainWindow(QMainWindow):
 
     def _env_id(self) -> str:
         return self.session.env_id if self.session is not None else DEFAULT_ENV
-
-    def _on_env_chosen(self, index: int) -> None:
-        if self.env_combo.itemData(index) == "open-map":
-            self.open_map()
-            return
-        env_id = self.env_combo.itemText(index)
-        if self.session is None or env_id != self.session.env_id:
-            self.switch_env(env_id)
 
     def switch_env(self, env_id: str) -> None:
         """A new agent for `env_id`: same algorithm and network, the family's default switches."""

@@ -198,7 +198,9 @@ def test_a_window_grown_after_shrinking_shows_every_panel(window, qtbot):  # noq
     window.resize(1600, 1000)
     qtbot.waitUntil(lambda: not window.window_layout.hidden_panels(), timeout=WAIT_MS)
     shown = [title for title, dock in window.docks.items() if dock.isVisible()]
-    assert shown == ["Q-values", "Attention", "Training", "Replay buffer"]  # Comparison waits for a comparison
+    # Comparison waits for a comparison; Rewind is a tab behind Training
+    assert shown == ["Q-values", "Attention", "Training", "Replay buffer", "Rewind"]
+    assert window.docks["Rewind"] in window.tabifiedDockWidgets(window.docks["Training"])
     for title in shown:
         assert window.docks[title].height() >= 110 and window.docks[title].width() >= 160
     close(window)
