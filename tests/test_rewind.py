@@ -214,12 +214,12 @@ def test_the_loop_steps_back_shows_the_moment_and_goes_on_from_it(driver):  # no
     assert frames  # the run before it was shown
 
 
-def settle(driver: Driver) -> None:
+def settle(drive: Driver) -> None:
     """Pause and take whatever the loop still shows of the steps before."""
-    driver.send("speed", Speed.PAUSED)
+    drive.send("speed", Speed.PAUSED)
     for _ in range(5):
-        driver.loop.tick()
-        driver.loop.collect_frame()
+        drive.loop.tick()
+        drive.loop.collect_frame()
 
 
 def test_a_restart_forgets_the_history(driver):  # noqa: F811
