@@ -176,3 +176,20 @@ def test_resume_with_its_replay_stores_no_joined_states(tmp_path, real, env_id, 
     assert assert_only_real_transitions(agent.replay, real) >= 250
     if env_id == GRID:
         assert_one_step_moves(agent.replay)
+
+
+@pytest.mark.parametrize(("env_id", "network"), [(GRID, "mlp"), (ATARI, "cnn")])
+def test_stepping_back_trying_branches_and_playing_on_stores_no_joined_states(driver, real, env_id, network):
+    """Pause, step back, try every action from there (branches are undone), then train on from that moment."""
+    start(driver, env_id, network)
+    driver.steps(40)
+    for back in (6, 3):
+        driver.send("rewind_by", -back)
+        driver.send("what_if", None, 8)
+        driver.loop.tick()
+        assert driver.loop._session.rewind.rewound
+        driver.send("speed", Speed.TURBO)  # goes on from the step shown
+        driver.steps(20)
+    assert assert_only_real_transitions(driver.replay, real) >= 60
+    if env_id == GRID:
+        assert_one_step_moves(driver.replay)
