@@ -26,14 +26,19 @@ import numpy as np
 from agents.errors import ArcadeError
 
 REWIND_STEPS = 200
-"""Moments kept per episode: 13 s of an Atari game at its own 15 steps/s, about 28 MB (a 210x160 colour screen,
-the 4x84x84 observation and 14 KB of emulator state per step), and every step of most gridworld episodes."""
+"""Moments kept per episode: 13 s of an Atari game at its own 15 steps/s, about 34 MB (per step a 210x160 colour
+screen, the 4x84x84 observation and frame stack, and 14 KB of emulator state), and every step of most gridworld
+episodes."""
 WHAT_IF_HORIZON = 100
 """Default steps of a branch: 1 / (1 - gamma) at gamma 0.99, the horizon Q's discount mostly looks over."""
 
 _GYM_INTERNALS = frozenset({"env", "_action_space", "_observation_space", "_metadata", "_cached_spec",
                             "_saved_kwargs", "_ezpickle_args", "_ezpickle_kwargs", "spec"})
 """Wrapper attributes that are configuration of gymnasium's own, never episode state."""
+_SCRATCH = {"FrameStackObservation": frozenset({"stacked_obs", "padding_value"}),
+            "AtariPreprocessing": frozenset({"obs_buffer"})}
+"""Buffers a wrapper rewrites whole before using them on every step (the stack's output, the two screens that
+frame skipping max-pools) and constants: copying them would only cost memory (67 KB a step for the screens)."""
 
 
 class RewindError(ArcadeError):
@@ -94,7 +99,8 @@ def _capture_layer(layer: gym.Wrapper) -> dict[str, Any]:
     """The wrapper's plain-data attributes (numbers, flags, arrays, lists and deques of them): the frame stack,
     the max-pooling buffer, lives, a time limit's count. A wrapper names what must survive a rewind (a recorder's
     switch) in `rewind_ignores`."""
-    ignored = _GYM_INTERNALS | set(getattr(layer, "rewind_ignores", ()))
+    ignored = _GYM_INTERNALS | _SCRATCH.get(type(layer).__name__, frozenset()) | set(
+        getattr(layer, "rewind_ignores", ()))
     return {name: copy.deepcopy(value) for name, value in vars(layer).items()
             if name not in ignored and _plain(value)}
 
