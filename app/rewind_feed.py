@@ -34,6 +34,8 @@ class RewindView:
     horizon: int = WHAT_IF_HORIZON
     unavailable: str | None = None
     """Why this environment cannot step back; None where it can."""
+    ended: bool = False
+    """The episode ended at the moment shown: nothing can be tried from it."""
 
     @property
     def at_present(self) -> bool:
@@ -113,5 +115,6 @@ class RewindFeed:
     def view(self) -> RewindView:
         length = len(self.history)
         first = self.history[0].episode_step if length else 0
+        moment = self.moment()
         return RewindView(self.position if length else 0, length, first, tuple(self.tries), self.taken,
-                          self.horizon, self.history.broken)
+                          self.horizon, self.history.broken, moment is not None and moment.ended)

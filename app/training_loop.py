@@ -435,8 +435,8 @@ class TrainingLoop:
         `horizon` steps in all; the results go with the frame, and the environment is put back."""
         session = self._session
         moment = session.rewind.moment() if session is not None else None
-        if session is None or moment is None:
-            return
+        if session is None or moment is None or moment.ended:
+            return  # nothing follows the last step of an episode (the panel says so)
         self._pause()
         feed = session.rewind
         feed.horizon = max(1, min(int(horizon), 10_000))

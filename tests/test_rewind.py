@@ -233,3 +233,13 @@ def test_a_restart_forgets_the_history(driver):  # noqa: F811
     driver.send("rewind_by", -2)  # nothing to go back to: nothing happens
     driver.loop.tick()
     assert driver.loop.collect_frame() is None
+
+
+def test_the_view_says_when_the_step_shown_ended_the_episode():
+    env, feed = corridor(), RewindFeed(keep_frames=False)
+    recorded(env, Scripted([RIGHT] * 4), 4, feed.history)  # the 4th step reaches G
+    view = feed.view()
+    assert view.ended and view.at_present and view.step == 4 and view.length == 5
+    feed.move_by(-1)
+    assert not feed.view().ended and feed.view().steps_back == 1 and feed.view().step == 3
+    assert feed.move_by(0) is None  # already shown: nothing to do

@@ -143,6 +143,7 @@ class RewindPanel(QWidget):
         usable = view is not None and view.unavailable is None and length > 0
         for widget in (self.slider, self.back_button, self.action_combo, self.horizon, self.try_button):
             widget.setEnabled(usable)
+        self.try_button.setEnabled(usable and not view.ended)
         self.forward_button.setEnabled(usable and not view.at_present)
         self.now_button.setEnabled(usable and not view.at_present)
         self.position_label.setText(self._position_text(view))
@@ -155,6 +156,8 @@ class RewindPanel(QWidget):
         if view.unavailable is not None:
             return f"Cannot step back: {view.unavailable}"
         kept = f"{view.length - 1} step{'s' if view.length != 2 else ''} kept"
+        if view.ended:
+            kept += " · the episode ended here, nothing to try from it"
         if view.at_present:
             return f"Step {view.step} of the episode (now) · {kept}"
         back = view.steps_back
