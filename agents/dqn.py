@@ -78,11 +78,11 @@ class DQNAgent:
         self.episodes: list[EpisodeStats] = []
         self.last_update: UpdateStats | None = None
         self.last_batch: SampledBatch | None = None
+        """The rows of the last update's minibatch, with their Q-values and targets (not saved)."""
         self.last_explored = False
         """The last `act` drew its action at random: the replay tags that transition as exploring."""
         self.last_explored_rows = np.zeros(0, bool)
         """The same per row of the last `act_batch`."""
-        """The rows of the last update's minibatch, with their Q-values and targets (not saved)."""
         self.history = TrainingHistory()
         """Learning curves beyond the episodes, bounded (saved with the agent; see agents.history)."""
 
