@@ -155,7 +155,12 @@ class DQNAgent:
         environment steps; returns the last update's statistics, or None when no update ran.
         """
         self.replay.add(*transition)
-        before, self.step_count = self.step_count, self.step_count + self.num_envs
+        return self.count_steps(self.num_envs)
+
+    def count_steps(self, steps: int) -> UpdateStats | None:
+        """`steps` more environment steps are in the replay (stored by `observe`, or by a distributed learner
+        straight from its actors): update every train_frequency of them and sync the target as due."""
+        before, self.step_count = self.step_count, self.step_count + int(steps)
         stats = None
         for _ in range(self._updates_due(before)):
             stats = self.update(self.replay.sample(self.config.batch_size))

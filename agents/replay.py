@@ -240,20 +240,40 @@ class ReplayBuffer:
                              "an environment step produced")
         # Python scalars and one stream at a time: a few scalar stores beat a dozen fancy-index calls.
         for env in range(n):
-            if not (self.in_episode[env] and self._continues(env, obs[env])):
-                self._start_segment(env, obs[env])
-            slot = int(self.cursor[env]) - 1
-            if slot < 0:
-                slot += self.ring
-            self.actions[env, slot] = actions[env]
-            self.rewards[env, slot] = rewards[env]
-            self.terminated[env, slot] = terminated[env]
-            self.truncated[env, slot] = truncated[env]
-            self.sources[env, slot] = sources[env]
-            self._write_frame(env, next_obs[env], min(int(self.age[env, slot]) + 1, 255))
-            self.valid[env, slot] = True
-            self.in_episode[env] = not ends[env]
-        self._size += n
+            self._store(env, obs[env], actions[env], rewards[env], next_obs[env], terminated[env], truncated[env],
+                        ends[env], sources[env])
+
+    def add_to_stream(self, stream: int, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray,
+                      terminated: bool, truncated: bool, episode_end: bool, source: int = Source.UNKNOWN) -> None:
+        """Store one step of one stream alone (streams that arrive at their own pace: distributed actors)."""
+        if not 0 <= stream < self.num_envs:
+            raise ValueError(f"stream {stream} out of range 0..{self.num_envs - 1}")
+        if not 0 <= int(action) < self._action_limit:
+            raise ValueError(f"action {action} out of range 0..{self._action_limit - 1}")
+        obs, next_obs = np.asarray(obs), np.asarray(next_obs)
+        if obs.shape != self.obs_shape or next_obs.shape != self.obs_shape:
+            raise ValueError(f"observations of shape {obs.shape} do not fit {self.obs_shape}")
+        if self.frame_stack > 1 and not _same_bytes(next_obs[:-1], obs[1:]):
+            raise ValueError("next_obs is not obs moved on by one frame")
+        self._store(stream, obs, int(action), float(reward), next_obs, bool(terminated), bool(truncated),
+                    bool(episode_end), int(source))
+
+    def _store(self, env: int, obs: np.ndarray, action: int, reward: float, next_obs: np.ndarray, terminated: bool,
+               truncated: bool, episode_end: bool, source: int) -> None:
+        if not (self.in_episode[env] and self._continues(env, obs)):
+            self._start_segment(env, obs)
+        slot = int(self.cursor[env]) - 1
+        if slot < 0:
+            slot += self.ring
+        self.actions[env, slot] = action
+        self.rewards[env, slot] = reward
+        self.terminated[env, slot] = terminated
+        self.truncated[env, slot] = truncated
+        self.sources[env, slot] = source
+        self._write_frame(env, next_obs, min(int(self.age[env, slot]) + 1, 255))
+        self.valid[env, slot] = True
+        self.in_episode[env] = not episode_end
+        self._size += 1
 
     def interrupt(self, envs: ArrayLike | None = None) -> None:
         """The observation stream of these environments (default: all) broke off: a reset that did not follow an

@@ -68,6 +68,11 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=None)
     train.add_argument("--device", default="auto", help="auto, cpu or cuda (auto takes a GPU when present)")
     train.add_argument("--num-envs", type=_positive_int, default=1, help="environments stepped side by side")
+    train.add_argument("--actors", type=_positive_int, default=None, metavar="N",
+                       help="Ape-X: N environment actors on Ray and one learner here (pip install -e "
+                            "'.[distributed]')")
+    train.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                       help="with --actors: an existing Ray cluster (default: a local Ray on this machine's cores)")
     train.add_argument("--save", default=None, metavar="FILE", help="save file (default: saves/ENV_NET.dqn)")
     train.add_argument("--save-every", type=_positive_int, default=None, metavar="STEPS",
                        help="save periodically every STEPS steps (default: a tenth of the run)")

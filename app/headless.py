@@ -41,6 +41,7 @@ SAVES_DIR = Path("saves")
 
 def train(args: argparse.Namespace) -> int:
     """Train until `--steps` total steps, saving periodically, at the end, and on Ctrl-C."""
+    distributed = _check_distributed(args)
     agent, env_id, map_text, game = _run_to_train(args, resolve_device(args.device))
     target = args.steps or agent.config.total_timesteps
     save_path = Path(args.save) if args.save else _default_save_path(env_id, agent)
@@ -52,9 +53,10 @@ def train(args: argparse.Namespace) -> int:
         save_agent(save_path, agent, env_id=env_id, include_replay=args.save_replay, map_text=map_text,
                    game_options=game)
 
+    steps_of = distributed.steps(agent, env_id, map_text, game, target) if distributed else training_steps(
+        agent, env_id, map_text, args.num_envs, args.seed, target, game=game)
     try:
-        for steps, finished, update in training_steps(agent, env_id, map_text, args.num_envs, args.seed, target,
-                                                      game=game):
+        for steps, finished, update in steps_of:
             progress.record(steps, finished, update)
             if steps >= next_save:
                 save()
@@ -67,7 +69,45 @@ def train(args: argparse.Namespace) -> int:
     progress.close()
     save()
     print(f"trained {agent.step_count:,} steps in {progress.elapsed():.0f} s; saved {save_path}")
+    if distributed:
+        print(distributed.stats.line(agent.config.train_frequency))
     return 0
+
+
+class _Distributed:
+    """`train --actors N`: Ape-X on Ray (agents.distributed.ray_training), one replay stream per actor."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from agents.distributed.ray_training import DistributedStats, import_ray
+
+        import_ray()  # a missing extra is one line before anything is built
+        self.actors, self.address, self.seed = args.actors, args.ray_address, args.seed
+        self.stats = DistributedStats(args.actors)
+
+    def steps(self, agent, env_id: str, map_text: str | None, game: GameOptions | None, target: int):
+        from agents.distributed.ray_training import distributed_steps
+
+        env = make_env(env_id, render_mode=None, map_text=map_text, game=game)
+        description = describe_env(env_id, env, game)
+        env.close()
+        check_actions_fit(agent.action_names, description, "the agent")
+        return distributed_steps(agent, env_id, description, self.actors, target=target, address=self.address,
+                                 seed=self.seed, map_text=map_text, game=game, stats=self.stats)
+
+
+def _check_distributed(args: argparse.Namespace) -> _Distributed | None:
+    """--actors: the replay gets one stream per actor (a resume re-lays the saved one for them)."""
+    if getattr(args, "actors", None) is None:
+        if getattr(args, "ray_address", None):
+            raise ConfigError("--ray-address needs --actors N")
+        return None
+    if args.num_envs != 1:
+        raise ConfigError("--actors and --num-envs do not combine: each actor steps its own environment")
+    if args.agent == "qlearning":
+        raise ConfigError("--actors trains DQN agents (tabular Q-learning has no replay to share)")
+    distributed = _Distributed(args)
+    args.num_envs = args.actors
+    return distributed
 
 
 def _run_to_train(args: argparse.Namespace, device: str):

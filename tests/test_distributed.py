@@ -1,0 +1,141 @@
+"""Ape-X on Ray: the actors' exploration rates, chunks that carry each frame once and rebuild the very
+observations, a local Ray with 2 actors that learns four rooms, an actor killed mid-run, and the save's opening.
+
+The Ray tests need the optional extra (`pip install -e ".[distributed]"`) and skip without it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from agents.distributed.actors import ApexActor, actor_epsilons, network_weights, pack, store_chunk, unpack
+from agents.envs.registry import describe_env, make_env
+from agents.factory import AgentSpec, create_agent
+from app.cli import main
+from tests.test_replay_integrity import StepRecorder, assert_only_real_transitions
+
+GRID, ATARI = "gridworld/four-rooms", "ALE/Breakout-v5"
+
+
+def test_actor_epsilons_follow_ape_x():
+    """epsilon_i = 0.4 ^ (1 + 7 i / (N - 1)): 0.4 for the first actor, 0.4^8 for the last."""
+    assert actor_epsilons(1) == [0.4]
+    eight = actor_epsilons(8)
+    assert eight[0] == pytest.approx(0.4) and eight[-1] == pytest.approx(0.4 ** 8)
+    assert eight[3] == pytest.approx(0.4 ** 4) and eight == sorted(eight, reverse=True)
+    with pytest.raises(ValueError):
+        actor_epsilons(0)
+
+
+def test_packed_arrays_come_back_equal():
+    frames = np.random.default_rng(0).integers(0, 255, (7, 84, 84), dtype=np.uint8)
+    np.testing.assert_array_equal(unpack(pack(frames)), frames)
+
+
+@pytest.mark.parametrize("env_id", [GRID, ATARI])
+def test_a_chunk_rebuilds_the_steps_the_actor_took(env_id, monkeypatch):
+    """The learner's replay, filled from chunks only, holds exactly the steps the actor's environment took, across
+    episode ends (a small gridworld time limit) and a restart of the actor."""
+    real: set = set()
+    import agents.distributed.actors as actors
+
+    monkeypatch.setattr(actors, "make_env", lambda *a, **k: StepRecorder(make_env(*a, **k), real))
+    probe = make_env(env_id, render_mode=None)
+    description = describe_env(env_id, probe)
+    learner = create_agent(description, AgentSpec("dqn", "mlp" if env_id == GRID else "cnn"), device="cpu", seed=0,
+                           num_envs=2, extra_overrides=("buffer_size=2000", "learning_starts=100000"))
+    actor = ApexActor(0, env_id, description, learner.config, 0.5, seed=1)
+    weights = (1, network_weights(learner.online))
+    sizes = []
+    for _ in range(4):
+        chunk = actor.collect(weights, 60)
+        store_chunk(learner.replay, chunk, 0)
+        sizes.append(len(unpack(chunk.frames).tobytes()))
+    restarted = ApexActor(0, env_id, description, learner.config, 0.5, seed=2)  # Ray would restart the process
+    store_chunk(learner.replay, restarted.collect(weights, 60), 0)
+    assert assert_only_real_transitions(learner.replay, real) >= 250
+    frame_bytes = int(np.prod(description.obs_shape[1:] if description.frame_stack > 1 else description.obs_shape))
+    assert max(sizes) == 60 * frame_bytes  # once per frame, never a stack per step
+    assert {int(s) for s in np.unique(learner.replay.sources[0, :300])} <= {0, 1, 2}
+
+
+def test_actors_without_ray_is_one_line(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    assert main(["train", "--env", GRID, "--actors", "2", "--steps", "100", "--quiet"]) != 0
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "pip install -e '.[distributed]'" in error[0]
+
+
+def test_actors_and_num_envs_do_not_combine(capsys):
+    assert main(["train", "--env", GRID, "--actors", "2", "--num-envs", "2", "--steps", "100", "--quiet"]) != 0
+    assert "do not combine" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ on a local Ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray = pytest.importorskip("ray")
+    from agents.distributed.ray_training import connect
+
+    connect(ray, None)
+    yield ray
+    ray.shutdown()
+
+
+def greedy_path_length(save) -> int | None:
+    from agents.checkpoint import load_agent
+    from agents.runner import Mode, RunSettings, run
+
+    agent = load_agent(save).agent
+    env = make_env(GRID, render_mode=None)
+    for snap in run(env, agent, RunSettings(mode=Mode.PLAY, evaluate=False, render=False), max_steps=200):
+        if snap.finished is not None:
+            return snap.finished.length if snap.finished.success else None
+    return None
+
+
+def test_two_actors_learn_the_shortest_path_of_four_rooms(ray_local, tmp_path, capsys):
+    save = tmp_path / "apex.dqn"
+    assert main(["train", "--env", GRID, "--actors", "2", "--steps", "20000", "--seed", "0", "--save", str(save),
+                 "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "2 actors:" in report and "updates/s" in report
+    env = make_env(GRID, render_mode=None)
+    assert greedy_path_length(save) == env.unwrapped.shortest_path_length()
+
+
+def test_killing_an_actor_does_not_stop_training(ray_local, tmp_path):
+    from agents.distributed.ray_training import DistributedStats, distributed_steps
+
+    env = make_env(GRID, render_mode=None)
+    description = describe_env(GRID, env)
+    agent = create_agent(description, AgentSpec("dqn", "mlp"), device="cpu", seed=0, num_envs=2)
+    stats = DistributedStats(2)
+    killed = []
+
+    def kill_once(stats, handles):
+        if stats.chunks == 10 and not killed:
+            pid = ray_local.get(handles[1].pid.remote())
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    for _ in distributed_steps(agent, GRID, description, 2, target=6000, stats=stats, on_chunk=kill_once):
+        pass
+    assert killed and agent.step_count >= 6000
+    assert stats.restarts >= 1 and stats.lost_chunks >= 1
+    assert stats.chunks * 50 == stats.steps >= 6000  # every chunk that arrived was learned from
