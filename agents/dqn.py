@@ -164,8 +164,9 @@ class DQNAgent:
         stats = None
         for _ in range(self._updates_due(before)):
             stats = self.update(self.replay.sample(self.config.batch_size))
-        if _multiples_crossed(before, self.step_count, self.config.target_network_frequency):
-            self.sync_target()
+        syncs = _multiples_crossed(before, self.step_count, self.config.target_network_frequency)
+        if syncs:
+            self.sync_target(syncs)
         self.history.record(self.step_count, self.epsilon, len(self.episodes), stats)
         return stats
 
@@ -247,9 +248,13 @@ class DQNAgent:
             if center is not None:
                 center(obs)
 
-    def sync_target(self) -> None:
-        """theta_target <- tau theta + (1 - tau) theta_target; tau = 1 is the paper's hard copy."""
-        tau = self.config.tau
+    def sync_target(self, times: int = 1) -> None:
+        """theta_target <- tau theta + (1 - tau) theta_target, `times` times over; tau = 1 is the paper's hard copy.
+
+        Several steps counted at once (N environments, a distributed learner's chunk) owe one soft update each:
+        k of them at once are one of weight 1 - (1 - tau)^k, so the target follows at the same pace per step
+        (with one per call, 50-step chunks left a gridworld's target 50 times behind, and nothing was learned)."""
+        tau = 1.0 - (1.0 - self.config.tau) ** max(1, int(times))
         with torch.no_grad():
             if tau >= 1.0:
                 self.target.load_state_dict(self.online.state_dict())

@@ -179,6 +179,19 @@ def test_soft_target_update_with_tau() -> None:
     torch.testing.assert_close(agent.target.table.detach(), expected)
 
 
+def test_steps_counted_at_once_owe_one_soft_update_each() -> None:
+    """Three steps at once (three environments, a learner's chunk): the target moves 1 - 0.75^3 of the way, as after
+    three steps one at a time."""
+    agent = _with_tables(_agent(tau=0.25, target_network_frequency=1, learning_starts=10**6), ONLINE, TARGET)
+    agent.count_steps(3)
+    expected = 0.75 ** 3 * torch.tensor(TARGET) + (1 - 0.75 ** 3) * torch.tensor(ONLINE)
+    torch.testing.assert_close(agent.target.table.detach(), expected)
+    one_by_one = _with_tables(_agent(tau=0.25, target_network_frequency=1, learning_starts=10**6), ONLINE, TARGET)
+    for _ in range(3):
+        one_by_one.count_steps(1)
+    torch.testing.assert_close(one_by_one.target.table.detach(), expected)
+
+
 def test_epsilon_schedule() -> None:
     agent = _agent(start_e=1.0, end_e=0.1, exploration_fraction=0.5, total_timesteps=1000)
     table = {0: 1.0, 250: 0.55, 500: 0.1, 900: 0.1}

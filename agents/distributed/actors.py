@@ -94,6 +94,9 @@ class ApexActor:
         self.n_actions = len(description.action_names)
         self.rng = np.random.default_rng(seed)
         self.version = -1
+        # Exploring starts where the recipe asks for them (gridworld training: a random free cell), as the
+        # single-process trainer's episodes begin.
+        self.reset_options = {"random_start": True} if config.exploring_starts else None
         self.obs: np.ndarray | None = None
         self.episode_return, self.episode_length = 0.0, 0
 
@@ -108,7 +111,7 @@ class ApexActor:
             self.network.load_state_dict({name: torch.as_tensor(value) for name, value in weights[1].items()})
         continues = self.obs is not None
         if self.obs is None:
-            self.obs, _ = self.env.reset()
+            self.obs, _ = self.env.reset(options=self.reset_options)
             self.episode_return, self.episode_length = 0.0, 0
         start, frames, resets, finished = self.obs, [], {}, []
         record = {name: [] for name in ("actions", "rewards", "terminated", "truncated", "episode_end", "explored")}
@@ -126,7 +129,7 @@ class ApexActor:
             if ended:
                 finished.append((self.episode_return, self.episode_length, info.get("success")))
                 self.episode_return, self.episode_length = 0.0, 0
-                next_obs, _ = self.env.reset()
+                next_obs, _ = self.env.reset(options=self.reset_options)
                 resets[t] = pack(next_obs)
             self.obs = next_obs
         return Chunk(self.index, continues, pack(start), pack(np.stack(frames)),
