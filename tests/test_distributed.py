@@ -17,8 +17,11 @@ from agents.envs.registry import describe_env, make_env
 from agents.factory import AgentSpec, create_agent
 from app.cli import main
 from tests.test_replay_integrity import StepRecorder, assert_only_real_transitions
+from tests.test_window import dialogs  # noqa: F401 - the fixture
 
 GRID, ATARI = "gridworld/four-rooms", "ALE/Breakout-v5"
+LEARN_STEPS = 20_000
+"""Four rooms from 2 actors: the single-process trainer needs 5,000 to 7,500 steps (README, Learning)."""
 
 
 def test_actor_epsilons_follow_ape_x():
@@ -109,14 +112,52 @@ def greedy_path_length(save) -> int | None:
     return None
 
 
-def test_two_actors_learn_the_shortest_path_of_four_rooms(ray_local, tmp_path, capsys):
-    save = tmp_path / "apex.dqn"
-    assert main(["train", "--env", GRID, "--actors", "2", "--steps", "20000", "--seed", "0", "--save", str(save),
-                 "--quiet"]) == 0
-    report = capsys.readouterr().out
-    assert "2 actors:" in report and "updates/s" in report
+@pytest.fixture(scope="module")
+def apex_save(ray_local, tmp_path_factory):
+    """Four rooms trained by 2 actors and the learner, saved with its replay: (save, the run's report)."""
+    import contextlib
+    import io
+
+    save = tmp_path_factory.mktemp("apex") / "apex.dqn"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["train", "--env", GRID, "--actors", "2", "--steps", str(LEARN_STEPS), "--seed", "0",
+                     "--save", str(save), "--save-replay", "--quiet"])
+    assert code == 0
+    return save, out.getvalue()
+
+
+def test_two_actors_learn_the_shortest_path_of_four_rooms(apex_save):
+    save, report = apex_save
+    assert "2 actors:" in report and "updates/s (1 update per" in report
     env = make_env(GRID, render_mode=None)
     assert greedy_path_length(save) == env.unwrapped.shortest_path_length()
+
+
+def test_a_distributed_save_resumes_with_another_number_of_actors(apex_save, tmp_path):
+    from agents.checkpoint import load_agent
+
+    save, _ = apex_save
+    resumed = tmp_path / "resumed.dqn"
+    assert main(["train", "--resume", str(save), "--actors", "3", "--steps", str(LEARN_STEPS + 2000), "--save",
+                 str(resumed), "--save-replay", "--quiet"]) == 0
+    before = load_agent(save, with_replay=True).agent
+    after = load_agent(resumed, with_replay=True, num_envs=3).agent
+    assert after.step_count >= LEARN_STEPS + 2000 and len(after.episodes) > len(before.episodes)
+    assert after.replay.num_envs == 3 and len(after.replay) > len(before.replay) - 100
+
+
+def test_a_distributed_save_opens_in_the_window(apex_save, qtbot, dialogs):  # noqa: F811
+    from app.window import MainWindow
+
+    save, _ = apex_save
+    window = MainWindow(None, str(save), device="cpu", seed=0)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.session is not None and window.game_view.frame is not None, timeout=30_000)
+    assert window.session.opened_from == str(save) and window.session.step_count >= LEARN_STEPS
+    assert not dialogs.warnings
+    window.close()
 
 
 def test_killing_an_actor_does_not_stop_training(ray_local, tmp_path):
