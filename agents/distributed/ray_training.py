@@ -19,7 +19,7 @@ from typing import Any
 from agents.distributed.actors import ApexActor, actor_epsilons, network_weights, store_chunk
 from agents.envs.game_options import GameOptions
 from agents.envs.registry import EnvDescription
-from agents.errors import ConfigError
+from agents.errors import ArcadeError, ConfigError
 from agents.types import EpisodeStats, UpdateStats
 
 CHUNK_STEPS = 50
@@ -28,6 +28,12 @@ enough that the learner sees every actor's steps a few times a second."""
 PUBLISH_EVERY = 50
 """Updates between two publications of the weights (Ape-X: every 400 on a GPU learner)."""
 INSTALL_HINT = "--actors needs Ray: pip install -e '.[distributed]' (or pip install 'ray>=2.9')"
+MAX_FAILURES = 5
+"""An actor whose tasks fail this many times in a row is not restarted again: the run stops with the reason."""
+
+
+class DistributedError(ArcadeError):
+    """The distributed run cannot go on (an actor that keeps failing)."""
 
 
 def import_ray() -> Any:
@@ -92,11 +98,12 @@ def distributed_steps(agent: Any, env_id: str, description: EnvDescription, acto
                for i, epsilon in enumerate(actor_epsilons(actors))]
     weights = _publish(ray, agent, stats)
     pending = {handle.collect.remote(weights, CHUNK_STEPS): index for index, handle in enumerate(handles)}
+    failures = [0] * actors
     try:
         while agent.step_count < target:
             ready, _ = ray.wait(list(pending), num_returns=1)
             index = pending.pop(ready[0])
-            chunk = _fetch(ray, ready[0], stats)
+            chunk = _fetch(ray, ready[0], stats, index, failures)
             if chunk is not None:
                 finished, update = _learn(agent, chunk, index, stats)
                 if agent.update_count >= stats.updates_published + PUBLISH_EVERY:
@@ -110,14 +117,21 @@ def distributed_steps(agent: Any, env_id: str, description: EnvDescription, acto
             ray.kill(handle, no_restart=True)
 
 
-def _fetch(ray: Any, ref: Any, stats: DistributedStats) -> Any:
-    """The chunk, or None when its actor died with it (Ray restarts the actor; the learner goes on)."""
+def _fetch(ray: Any, ref: Any, stats: DistributedStats, index: int, failures: list[int]) -> Any:
+    """The chunk, or None when its actor died with it (Ray restarts the actor; the learner goes on). An actor that
+    fails MAX_FAILURES times in a row (an error in its own code, not a lost process) stops the run in one line."""
     try:
-        return ray.get(ref)
-    except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
+        chunk = ray.get(ref)
+    except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError, ray.exceptions.RayTaskError) as error:
+        failures[index] += 1
+        if failures[index] >= MAX_FAILURES:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise DistributedError(f"actor {index} failed {MAX_FAILURES} times in a row: {reason}") from error
         stats.restarts += 1
         stats.lost_chunks += 1
         return None
+    failures[index] = 0
+    return chunk
 
 
 def _learn(agent: Any, chunk: Any, stream: int, stats: DistributedStats
