@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pong:
         results = [asdict(race_pong(args, device))]
         print_pong(results[0])
+        settings["env"] = args.pong_env  # a resume plays the game its run began on, whatever --pong-env said
         write_json(args.json, {"settings": settings, "results": results})
     else:
         results = []
