@@ -73,6 +73,10 @@ def _add_train(commands: argparse._SubParsersAction) -> None:
                             "'.[distributed]')")
     train.add_argument("--ray-address", default=None, metavar="ADDRESS",
                        help="with --actors: an existing Ray cluster (default: a local Ray on this machine's cores)")
+    train.add_argument("--chunk-steps", type=_positive_int, default=None, metavar="N",
+                       help="with --actors: steps an actor sends at a time (default: 50)")
+    train.add_argument("--publish-every", type=_positive_int, default=None, metavar="UPDATES",
+                       help="with --actors: updates between two publications of the weights (default: 50)")
     train.add_argument("--save", default=None, metavar="FILE", help="save file (default: saves/ENV_NET.dqn)")
     train.add_argument("--save-every", type=_positive_int, default=None, metavar="STEPS",
                        help="save periodically every STEPS steps (default: a tenth of the run)")

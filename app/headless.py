@@ -81,7 +81,11 @@ class _Distributed:
         from agents.distributed.ray_training import DistributedStats, import_ray
 
         import_ray()  # a missing extra is one line before anything is built
+        from agents.distributed.ray_training import CHUNK_STEPS, PUBLISH_EVERY
+
         self.actors, self.address, self.seed = args.actors, args.ray_address, args.seed
+        self.chunk_steps = args.chunk_steps or CHUNK_STEPS
+        self.publish_every = args.publish_every or PUBLISH_EVERY
         self.stats = DistributedStats(args.actors)
 
     def steps(self, agent, env_id: str, map_text: str | None, game: GameOptions | None, target: int):
@@ -92,14 +96,16 @@ class _Distributed:
         env.close()
         check_actions_fit(agent.action_names, description, "the agent")
         return distributed_steps(agent, env_id, description, self.actors, target=target, address=self.address,
-                                 seed=self.seed, map_text=map_text, game=game, stats=self.stats)
+                                 seed=self.seed, map_text=map_text, game=game, stats=self.stats,
+                                 chunk_steps=self.chunk_steps, publish_every=self.publish_every)
 
 
 def _check_distributed(args: argparse.Namespace) -> _Distributed | None:
     """--actors: the replay gets one stream per actor (a resume re-lays the saved one for them)."""
     if getattr(args, "actors", None) is None:
-        if getattr(args, "ray_address", None):
-            raise ConfigError("--ray-address needs --actors N")
+        for flag in ("ray_address", "chunk_steps", "publish_every"):
+            if getattr(args, flag, None):
+                raise ConfigError(f"--{flag.replace('_', '-')} needs --actors N")
         return None
     if args.num_envs != 1:
         raise ConfigError("--actors and --num-envs do not combine: each actor steps its own environment")

@@ -180,3 +180,15 @@ def test_killing_an_actor_does_not_stop_training(ray_local, tmp_path):
     assert killed and agent.step_count >= 6000
     assert stats.restarts >= 1 and stats.lost_chunks >= 1
     assert stats.chunks * 50 == stats.steps >= 6000  # every chunk that arrived was learned from
+
+
+def test_chunk_size_and_publication_period_are_settings(ray_local, tmp_path, capsys):
+    assert main(["train", "--env", GRID, "--actors", "2", "--steps", "1500", "--chunk-steps", "20",
+                 "--publish-every", "10", "--save", str(tmp_path / "small.dqn"), "--quiet"]) == 0
+    report = capsys.readouterr().out
+    assert "chunks of 20 steps, weights every 10 updates" in report
+
+
+def test_distributed_flags_without_actors_are_one_line(capsys):
+    assert main(["train", "--env", GRID, "--chunk-steps", "20", "--steps", "100", "--quiet"]) != 0
+    assert "--chunk-steps needs --actors N" in capsys.readouterr().err

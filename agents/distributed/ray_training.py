@@ -57,12 +57,15 @@ class DistributedStats:
     publications: int = 0
     updates_published: int = 0
     """The learner's update count when the weights were last published."""
+    chunk_steps: int = CHUNK_STEPS
+    publish_every: int = PUBLISH_EVERY
     started: float = field(default_factory=time.perf_counter)
 
     def line(self, train_frequency: int) -> str:
         seconds = max(time.perf_counter() - self.started, 1e-9)
         return (f"{self.actors} actors: {self.steps / seconds:,.0f} env steps/s, {self.updates / seconds:,.1f} "
-                f"updates/s (1 update per {train_frequency} steps), {self.publications} weight publications, "
+                f"updates/s (1 update per {train_frequency} steps), chunks of {self.chunk_steps} steps, weights every "
+                f"{self.publish_every} updates ({self.publications} publications), "
                 f"{self.restarts} actor restarts ({self.lost_chunks} chunks lost)")
 
 
@@ -80,10 +83,14 @@ def connect(ray: Any, address: str | None) -> None:
 def distributed_steps(agent: Any, env_id: str, description: EnvDescription, actors: int, *, target: int,
                       address: str | None = None, seed: int | None = None, map_text: str | None = None,
                       game: GameOptions | None = None, stats: DistributedStats | None = None,
-                      on_chunk: Any = None) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
+                      on_chunk: Any = None, chunk_steps: int = CHUNK_STEPS, publish_every: int = PUBLISH_EVERY
+                      ) -> Iterator[tuple[int, tuple[EpisodeStats, ...], UpdateStats | None]]:
     """Train `agent` (a DQNAgent whose replay has one stream per actor) until it has `target` steps; yields (steps
     so far, episodes just finished, the last update's statistics) per chunk, as the single-process trainer does.
-    `on_chunk(stats, handles)` is called after each chunk (the tests kill an actor from it)."""
+    `on_chunk(stats, handles)` is called after each chunk (the tests kill an actor from it). Actors send
+    `chunk_steps` steps at a time; the weights are published every `publish_every` updates."""
+    if chunk_steps < 1 or publish_every < 1:
+        raise ConfigError("chunk steps and the publication period must be at least 1")
     if agent.kind != "dqn":
         raise ConfigError("--actors trains DQN agents (tabular Q-learning has no replay to share)")
     if agent.replay.num_envs != actors:
@@ -91,13 +98,14 @@ def distributed_steps(agent: Any, env_id: str, description: EnvDescription, acto
     ray = import_ray()
     connect(ray, address)
     stats = stats or DistributedStats(actors)
+    stats.chunk_steps, stats.publish_every = chunk_steps, publish_every
     cores = float(ray.cluster_resources().get("CPU", 1.0))
     remote = ray.remote(num_cpus=min(1.0, cores / actors), max_restarts=-1, max_task_retries=0)(ApexActor)
     handles = [remote.remote(i, env_id, description, agent.config, epsilon,
                              seed=None if seed is None else seed + 1000 * (i + 1), map_text=map_text, game=game)
                for i, epsilon in enumerate(actor_epsilons(actors))]
     weights = _publish(ray, agent, stats)
-    pending = {handle.collect.remote(weights, CHUNK_STEPS): index for index, handle in enumerate(handles)}
+    pending = {handle.collect.remote(weights, chunk_steps): index for index, handle in enumerate(handles)}
     failures = [0] * actors
     try:
         while agent.step_count < target:
@@ -106,10 +114,10 @@ def distributed_steps(agent: Any, env_id: str, description: EnvDescription, acto
             chunk = _fetch(ray, ready[0], stats, index, failures)
             if chunk is not None:
                 finished, update = _learn(agent, chunk, index, stats)
-                if agent.update_count >= stats.updates_published + PUBLISH_EVERY:
+                if agent.update_count >= stats.updates_published + publish_every:
                     weights = _publish(ray, agent, stats)
                 yield agent.step_count, finished, update
-            pending[handles[index].collect.remote(weights, CHUNK_STEPS)] = index
+            pending[handles[index].collect.remote(weights, chunk_steps)] = index
             if on_chunk is not None:
                 on_chunk(stats, handles)
     finally:
