@@ -20,8 +20,9 @@ from tests.test_replay_integrity import StepRecorder, assert_only_real_transitio
 from tests.test_window import dialogs  # noqa: F401 - the fixture
 
 GRID, ATARI = "gridworld/four-rooms", "ALE/Breakout-v5"
-LEARN_STEPS = 20_000
-"""Four rooms from 2 actors: the single-process trainer needs 5,000 to 7,500 steps (README, Learning)."""
+LEARN_STEPS, LEARN_ROUNDS = 10_000, 4
+"""Four rooms from 2 actors, checked every 10,000 steps up to 40,000: the single-process trainer needs 5,000 to
+7,500 (README, Learning); 2 actors usually 10,000 to 20,000."""
 
 
 def test_actor_epsilons_follow_ape_x():
@@ -114,43 +115,53 @@ def greedy_path_length(save) -> int | None:
 
 @pytest.fixture(scope="module")
 def apex_save(ray_local, tmp_path_factory):
-    """Four rooms trained by 2 actors and the learner, saved with its replay: (save, the run's report)."""
+    """Four rooms trained by 2 actors and the learner, saved with its replay, in rounds of LEARN_STEPS until its
+    greedy path is a shortest one (at most LEARN_ROUNDS): (save, the last run's report, greedy path lengths)."""
     import contextlib
     import io
 
     save = tmp_path_factory.mktemp("apex") / "apex.dqn"
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(["train", "--env", GRID, "--actors", "2", "--steps", str(LEARN_STEPS), "--seed", "0",
-                     "--save", str(save), "--save-replay", "--quiet"])
-    assert code == 0
-    return save, out.getvalue()
+    shortest = make_env(GRID, render_mode=None).unwrapped.shortest_path_length()
+    lengths: list[int | None] = []
+    for round_ in range(1, LEARN_ROUNDS + 1):
+        out = io.StringIO()
+        resume = ["--resume", str(save)] if round_ > 1 else ["--env", GRID, "--seed", "0"]
+        with contextlib.redirect_stdout(out):
+            code = main(["train", *resume, "--actors", "2", "--steps", str(round_ * LEARN_STEPS), "--save", str(save),
+                         "--save-replay", "--quiet"])
+        assert code == 0
+        lengths.append(greedy_path_length(save))
+        if lengths[-1] == shortest:
+            break
+    return save, out.getvalue(), lengths
 
 
 def test_two_actors_learn_the_shortest_path_of_four_rooms(apex_save):
-    save, report = apex_save
+    """Ape-X's rates for 2 actors (0.4 and 0.4^8) explore less than the single-process schedule from 1.0, and the
+    order chunks arrive in varies, so the run is checked every LEARN_STEPS steps (the greedy path from S)."""
+    save, report, lengths = apex_save
     assert "2 actors:" in report and "updates/s (1 update per" in report
-    env = make_env(GRID, render_mode=None)
-    assert greedy_path_length(save) == env.unwrapped.shortest_path_length()
+    assert lengths[-1] == make_env(GRID, render_mode=None).unwrapped.shortest_path_length(), lengths
 
 
 def test_a_distributed_save_resumes_with_another_number_of_actors(apex_save, tmp_path):
     from agents.checkpoint import load_agent
 
-    save, _ = apex_save
+    save, _, _ = apex_save
     resumed = tmp_path / "resumed.dqn"
-    assert main(["train", "--resume", str(save), "--actors", "3", "--steps", str(LEARN_STEPS + 2000), "--save",
-                 str(resumed), "--save-replay", "--quiet"]) == 0
     before = load_agent(save, with_replay=True).agent
+    target = before.step_count + 2000
+    assert main(["train", "--resume", str(save), "--actors", "3", "--steps", str(target), "--save",
+                 str(resumed), "--save-replay", "--quiet"]) == 0
     after = load_agent(resumed, with_replay=True, num_envs=3).agent
-    assert after.step_count >= LEARN_STEPS + 2000 and len(after.episodes) > len(before.episodes)
+    assert after.step_count >= target and len(after.episodes) > len(before.episodes)
     assert after.replay.num_envs == 3 and len(after.replay) > len(before.replay) - 100
 
 
 def test_a_distributed_save_opens_in_the_window(apex_save, qtbot, dialogs):  # noqa: F811
     from app.window import MainWindow
 
-    save, _ = apex_save
+    save, _, _ = apex_save
     window = MainWindow(None, str(save), device="cpu", seed=0)
     qtbot.addWidget(window)
     window.show()
