@@ -269,7 +269,7 @@ def try_action(env: gym.Env, agent: Any, moment: Moment, action: int, horizon: i
             if ended is not None:
                 break
             chosen = agent.act(obs, explore=epsilon > 0, epsilon=epsilon)
-        tail = 0.0 if ended in ("terminal", "life lost") else discount * float(np.max(agent.evaluate(obs).q_values))
+        tail = _bootstrap(agent, obs, discount, ended)
     finally:
         restore(env, moment.state)
     predicted = float(agent.evaluate(moment.observation).q_values[int(action)])
@@ -284,9 +284,14 @@ def taken_path(history: EpisodeHistory, agent: Any, index: int, horizon: int = W
         return None
     gamma = float(agent.config.gamma)
     steps, total, ended = history.path_return(index, horizon, gamma)
-    last = history[index + steps]
-    tail = 0.0 if ended in ("terminal", "life lost") else gamma ** steps * float(
-        np.max(agent.evaluate(last.observation).q_values))
+    tail = _bootstrap(agent, history[index + steps].observation, gamma ** steps, ended)
     action = int(history[index + 1].action)  # type: ignore[arg-type]
     predicted = float(agent.evaluate(history[index].observation).q_values[action])
     return WhatIf(action, str(agent.action_names[action]), True, predicted, steps, total, total + tail, ended)
+
+
+def _bootstrap(agent: Any, obs: np.ndarray, discount: float, ended: str | None) -> float:
+    """gamma^n max_a Q(s_n, a) after a branch, or 0 where its return ended (a terminal, or a lost life)."""
+    if ended in ("terminal", "life lost"):
+        return 0.0
+    return discount * float(np.max(agent.evaluate(obs).q_values))
