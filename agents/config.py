@@ -102,6 +102,16 @@ class DQNConfig:
     n_step: int = 1
     """Steps of real reward before bootstrapping: y = sum_k gamma^k r_(t+k) + gamma^n max Q(s_(t+n)) (Sutton 1988;
     Rainbow uses 3). 1 is the paper's one-step target."""
+    prioritized_replay: bool = False
+    """Replay transitions in proportion to (|TD error| + priority_epsilon)^priority_alpha and weight each one's loss
+    by its importance weight (Schaul et al. 2016, proportional variant; agents.prioritized_replay). False: uniform
+    replay, the paper's."""
+    priority_alpha: float = 0.6
+    """How strongly replay prefers large TD errors: 0 is uniform, 1 fully proportional (Schaul et al.: 0.6)."""
+    priority_beta: float = 0.4
+    """Importance-sampling exponent at step 0, annealed linearly to 1 at total_timesteps (Schaul et al.: 0.4)."""
+    priority_epsilon: float = 1e-6
+    """Added to |TD error| so that no stored transition's priority is zero."""
     precision: str = "auto"
     """Arithmetic of the update's forward and backward passes: fp32, bf16 (autocast; weights, gradients and Adam
     stay fp32) or auto (bf16 where the CPU has AMX or AVX-512 BF16 units and it was measured to pay)."""
@@ -361,10 +371,11 @@ def _check_choices(config: DQNConfig) -> None:
         )
 
 
-_UNIT_INTERVAL = ("gamma", "start_e", "end_e", "exploration_fraction")
+_UNIT_INTERVAL = ("gamma", "start_e", "end_e", "exploration_fraction", "priority_alpha", "priority_beta")
 _POSITIVE = (
     "total_timesteps", "learning_rate", "buffer_size", "target_network_frequency", "batch_size",
     "train_frequency", "n_step", "max_grad_norm", "adam_eps", "hidden_dim", "attention_heads", "attention_dim",
+    "priority_epsilon",
 )
 
 

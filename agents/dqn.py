@@ -21,6 +21,7 @@ from agents.config import DQNConfig, linear_epsilon
 from agents.history import TrainingHistory
 from agents.networks import QOutput, build_q_network, use_channels_last
 from agents.precision import autocast, resolve_layout, resolve_precision
+from agents.prioritized_replay import PrioritizedReplayBuffer, annealed_beta
 from agents.replay import ReplayBuffer
 from agents.types import Batch, EpisodeStats, Evaluation, SampledBatch, Transition, UpdateStats
 
@@ -69,10 +70,9 @@ class DQNAgent:
         fused = self.device.type in ("cpu", "cuda")
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=config.learning_rate,
                                           eps=config.adam_eps, fused=fused or None)
-        self.replay = ReplayBuffer(config.buffer_size, self.obs_shape, frame_stack=self.frame_stack,
-                                   num_envs=self.num_envs, n_actions=self.n_actions,
-                                   n_step=config.n_step, gamma=config.gamma,
-                                   seed=None if seed is None else int(replay_seed.generate_state(1)[0]))
+        self.replay = _replay_buffer(config, self.obs_shape, frame_stack=self.frame_stack, num_envs=self.num_envs,
+                                     n_actions=self.n_actions,
+                                     seed=None if seed is None else int(replay_seed.generate_state(1)[0]))
         self.step_count = 0
         self.update_count = 0
         self.episodes: list[EpisodeStats] = []
@@ -163,7 +163,7 @@ class DQNAgent:
         before, self.step_count = self.step_count, self.step_count + int(steps)
         stats = None
         for _ in range(self._updates_due(before)):
-            stats = self.update(self.replay.sample(self.config.batch_size))
+            stats = self.update(self.sample_batch())
         syncs = _multiples_crossed(before, self.step_count, self.config.target_network_frequency)
         if syncs:
             self.sync_target(syncs)
@@ -173,6 +173,13 @@ class DQNAgent:
     def interrupt(self) -> None:
         """The environment was reset, or steps went by unobserved: replay starts a new segment at the next step."""
         self.replay.interrupt()
+
+    def sample_batch(self) -> Batch:
+        """A minibatch of batch_size from replay: uniform, or by priority with weights at today's beta."""
+        if isinstance(self.replay, PrioritizedReplayBuffer):
+            beta = annealed_beta(self.config.priority_beta, self.step_count, self.config.total_timesteps)
+            return self.replay.sample(self.config.batch_size, beta=beta)
+        return self.replay.sample(self.config.batch_size)
 
     def _updates_due(self, before: int) -> int:
         """Multiples of train_frequency in (max(before, learning_starts), step_count], once replay is warm.
@@ -217,13 +224,15 @@ class DQNAgent:
             td_target = rewards + discounts * (1.0 - dones) * next_value
         with autocast(self.device, self.precision):
             q = self.online(obs).q.float().gather(1, actions.unsqueeze(1)).squeeze(1)
-        loss = F.smooth_l1_loss(q, td_target) if cfg.loss == "huber" else F.mse_loss(q, td_target)
+        loss = self._td_loss(q, td_target, batch.weights)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = self._clip_gradients(cfg.max_grad_norm)
         self.optimizer.step()
         self.update_count += 1
         q = q.detach()
+        if batch.weights is not None and isinstance(self.replay, PrioritizedReplayBuffer):
+            self.replay.update_priorities(batch.indices, (td_target - q).cpu().numpy())
         measured = torch.stack([loss.detach(), q.mean(), grad_norm, (td_target - q).abs().mean()]).tolist()
         self.last_update = UpdateStats(loss=measured[0], mean_q=measured[1], grad_norm=measured[2],
                                        td_error=measured[3])
@@ -233,6 +242,14 @@ class DQNAgent:
                                        rewards=np.asarray(batch.rewards, np.float32),
                                        dones=np.asarray(batch.dones) > 0, q=rows[0], targets=rows[1])
         return self.last_update
+
+    def _td_loss(self, q: Tensor, td_target: Tensor, weights: np.ndarray | None) -> Tensor:
+        """Huber (or squared) TD error averaged over the batch; weighted per row under prioritized replay."""
+        loss_of = F.smooth_l1_loss if self.config.loss == "huber" else F.mse_loss
+        if weights is None:
+            return loss_of(q, td_target)
+        per_row = loss_of(q, td_target, reduction="none")
+        return (self._tensor(weights).float() * per_row).mean()
 
     def _clip_gradients(self, max_norm: float) -> Tensor:
         """Scale the gradients to a global norm of at most max_norm; returns the norm before.
@@ -323,3 +340,12 @@ class DQNAgent:
 def _multiples_crossed(before: int, after: int, every: int) -> int:
     """How many multiples of `every` lie in (before, after]."""
     return max(0, after // every - before // every)
+
+
+def _replay_buffer(config: DQNConfig, obs_shape: tuple[int, ...], **kwargs: Any) -> ReplayBuffer:
+    """The replay the config asks for: uniform, or prioritized (Schaul et al. 2016)."""
+    common = dict(n_step=config.n_step, gamma=config.gamma, **kwargs)
+    if config.prioritized_replay:
+        return PrioritizedReplayBuffer(config.buffer_size, obs_shape, alpha=config.priority_alpha,
+                                       priority_epsilon=config.priority_epsilon, **common)
+    return ReplayBuffer(config.buffer_size, obs_shape, **common)

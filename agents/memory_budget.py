@@ -23,6 +23,9 @@ from agents.errors import ConfigError
 REPLAY_SLOT_OVERHEAD = 12
 """Bytes a replay slot needs besides its frame: action (up to 2), reward (4), four flags, the age and the
 source (6)."""
+PRIORITY_SLOT_OVERHEAD = 32
+"""Prioritized replay's sum tree: two float64 nodes per leaf, with up to twice as many leaves as slots (the tree
+is padded to a power of two)."""
 TRAINING_COPIES = 5
 """Each parameter lives as online and target weights, a gradient and Adam's two moments."""
 ATTENTION_COPIES = 3
@@ -50,7 +53,8 @@ def estimate_training_memory(config: DQNConfig, obs_shape: Sequence[int], frame_
     attention scores."""
     obs_shape = tuple(int(n) for n in obs_shape)
     frame = math.prod(obs_shape[1:]) if frame_stack > 1 else math.prod(obs_shape)
-    replay_bytes = config.buffer_size * (frame + REPLAY_SLOT_OVERHEAD) if replay else 0
+    per_slot = frame + REPLAY_SLOT_OVERHEAD + (PRIORITY_SLOT_OVERHEAD if config.prioritized_replay else 0)
+    replay_bytes = config.buffer_size * per_slot if replay else 0
     parameters, tokens = _network_size(config, obs_shape, n_actions)
     activations = 0
     if config.network == "attention":

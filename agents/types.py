@@ -51,6 +51,9 @@ class Batch(NamedTuple):
     discounts: np.ndarray | None = None
     """(B,) float32 gamma^m, the discount of the bootstrap from next_observations when the replay returns
     n-step transitions (m <= n steps apart); None: one-step transitions, discounted by the agent's gamma."""
+    weights: np.ndarray | None = None
+    """(B,) float32 importance-sampling weights in (0, 1] from a prioritized replay (each row's share of the
+    loss); None: uniform replay, every row weighs the same."""
 
 
 @dataclass(frozen=True)

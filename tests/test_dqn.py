@@ -106,6 +106,14 @@ def test_gradient_norm_is_clipped() -> None:
     assert moved.item() == pytest.approx(0.1 * 1.0, rel=1e-4)
 
 
+def test_gradients_under_the_limit_are_left_exactly_as_computed() -> None:
+    agent = _with_tables(_agent(gamma=0.9, double=False, loss="mse", max_grad_norm=100.0), ONLINE, TARGET)
+    stats = agent.update(BATCH)
+    assert stats.grad_norm == pytest.approx(np.hypot(5.3, 4.0), rel=1e-5)
+    gradient = agent.online.table.grad
+    assert gradient.abs().sum().item() == pytest.approx(5.3 + 4.0, rel=1e-5)  # not scaled by min(1, 100 / norm)
+
+
 def _feed(agent: DQNAgent, steps: int, num_envs: int = 1) -> list[object]:
     if num_envs > 1:
         obs = np.zeros((num_envs, *agent.obs_shape), np.uint8)
