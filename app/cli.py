@@ -48,6 +48,9 @@ def _add_gui(commands: argparse._SubParsersAction) -> None:
     gui.add_argument("--game", action="append", default=[], metavar="KEY=VALUE",
                      help="the first new agent's game settings (default: those last chosen in the window for the "
                           "game); " + GAME_HELP.split(": ", 1)[1])
+    gui.add_argument("--watch", default=None, metavar="FILE",
+                     help="follow a training run from the save it writes every --save-every steps (train --save "
+                          "FILE): its latest weights play and its curves grow, read-only")
     gui.add_argument("--in-process", action="store_true",
                      help="train in a thread of the window's process, not a child process (for debugging)")
 
@@ -156,8 +159,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         game = _gui_game(args)
         from app.window import launch  # Qt only when the window is wanted
 
+        if getattr(args, "watch", None) and getattr(args, "load", None):
+            raise ArcadeError("--watch and --load open two agents: choose one")
         return launch(getattr(args, "env", None), getattr(args, "load", None),
-                      in_process=getattr(args, "in_process", False), game=game)
+                      in_process=getattr(args, "in_process", False), game=game, watch=getattr(args, "watch", None))
     from app import headless
 
     if args.command == "train":

@@ -70,7 +70,8 @@ def train(args: argparse.Namespace) -> int:
     save()
     print(f"trained {agent.step_count:,} steps in {progress.elapsed():.0f} s; saved {save_path}")
     if distributed:
-        print(distributed.stats.line(agent.config.train_frequency))
+        replay = "prioritized" if getattr(agent.config, "prioritized_replay", False) else "uniform"
+        print(distributed.stats.line(agent.config.train_frequency, replay))
     return 0
 
 

@@ -37,6 +37,8 @@ def session_title(info: SessionInfo) -> str:
     the [*] as "*" while the window is marked modified (training not saved)."""
     source = info.save_path or info.opened_from
     name = Path(source).name if source else "Untitled"
-    if source and not info.save_path:
+    if info.watched:
+        name += " (watching, read-only)"  # a training run's latest save: the run writes it, the window never does
+    elif source and not info.save_path:
         name += " (read-only)"  # a shipped agent or another library's model: Save asks for a new file
     return f"{name}[*] — DQN Arcade — {info.description.name} — {agent_label(info)}"

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
-from agents.checkpoint import load_agent, load_whole, map_text_of, save_agent
+from agents.checkpoint import LoadedSave, load_agent, load_whole, map_text_of, save_agent
 from agents.envs.atari import noframeskip_id
 from agents.envs.game_options import GameOptions
 from agents.envs.gridworld import GridWorldEnv, map_to_text, same_cells, with_cells
@@ -111,6 +111,9 @@ class SessionInfo:
     from; the editor's later edits are not reflected here). None for Atari."""
     curves: PastCurves | None = None
     """The agent's learning curves so far (a save's episodes and history), drawn before its first new step."""
+    watched: bool = False
+    """The agent is the latest save of a training run the window follows (File > Watch a Training Run): read-only,
+    replaced by the next save the run writes."""
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,8 @@ class _Session:
     opened_from: str | None = None
     keep_replay: bool = False
     """The save it came from held a replay: saving writes it again, so Ctrl+S never drops it from that file."""
+    watched: bool = False
+    """Opened to follow a training run's saves (see SessionInfo.watched)."""
     rewind: RewindFeed = field(init=False)
     """The episode's recorded moments and where the view is in them (stepping back)."""
 
@@ -188,7 +193,7 @@ class _Session:
                            getattr(config, "double", None), getattr(config, "dueling", None),
                            self.save_path, self.agent.step_count, config, self.notice,
                            opened_from=self.opened_from, map_text=self.playing_map_text(),
-                           curves=past_curves(self.agent))
+                           curves=past_curves(self.agent), watched=self.watched)
 
     def playing_map_text(self) -> str | None:
         grid = getattr(self.env.unwrapped, "grid", None)
@@ -630,6 +635,20 @@ class TrainingLoop:
             return
         self._start_session(session)
 
+    def _on_watch(self, path: str) -> None:
+        """Open the latest save of a training run that another process writes, to follow it read-only: its
+        weights and curves, without its replay, and never saved back to that file. A save that cannot be read
+        now (the run may be writing its first) is failed("watch", ...), and what runs goes on."""
+        try:
+            loaded = load_agent(path, device=self._device)
+            session = self._session_from(loaded, path, save_path=None, saved_steps=loaded.agent.step_count,
+                                         watched=True)
+        except Exception as error:  # noqa: BLE001 - a bad or missing file must not stop what runs
+            log.warning("cannot watch %s", path, exc_info=not isinstance(error, ArcadeError))
+            self._emit("failed", ("watch", one_line(error)))
+            return
+        self._start_session(session)
+
     def _on_save(self, path: str, then: Command | None) -> None:
         session = self._session
         if session is None:
@@ -675,6 +694,13 @@ class TrainingLoop:
         current = self._session.env_id if self._session is not None else None
         hint = env_hint or (noframeskip_id(current) if current else None)
         loaded = load_whole(path, device=self._device, env_hint=hint)  # a replay in the save comes back too
+        return self._session_from(loaded, path,
+                                  save_path=None if loaded.imported_from or is_shipped(path) else str(path),
+                                  saved_steps=loaded.agent.step_count,
+                                  keep_replay=len(getattr(loaded.agent, "replay", ())) > 0)
+
+    def _session_from(self, loaded: LoadedSave, path: str, **fields: Any) -> _Session:
+        """A session over a fresh environment of the game a loaded agent was trained on."""
         env = self._make_env(loaded.env_id, loaded.map_text, loaded.game_options)
         try:
             description = describe_env(loaded.env_id, env, loaded.game_options)
@@ -684,10 +710,8 @@ class TrainingLoop:
             raise
         self._session_counter += 1
         return _Session(self._session_counter, loaded.env_id, env, loaded.agent, description,
-                        map_text=loaded.map_text,
-                        save_path=None if loaded.imported_from or is_shipped(path) else str(path),
-                        saved_steps=loaded.agent.step_count, recorder=attach_recorder(env), notice=loaded.notice,
-                        opened_from=str(path), keep_replay=len(getattr(loaded.agent, "replay", ())) > 0)
+                        map_text=loaded.map_text, recorder=attach_recorder(env), notice=loaded.notice,
+                        opened_from=str(path), **fields)
 
     def _start_session(self, session: _Session) -> None:
         if self._session is not None:

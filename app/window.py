@@ -61,6 +61,7 @@ from app.panels.training import TrainingPanel
 from app.process_worker import STOP_TIMEOUT_MS, ProcessWorker
 from app.readouts import rate_text
 from app.rewind import Rewind
+from app.run_watcher import RunWatcher
 from app.saliency_overlay import SaliencyOverlay
 from app.session_labels import agent_label, session_title
 from app.settings import app_settings, remember_agent, remember_save
@@ -84,7 +85,8 @@ MODE_LABELS = {Mode.HUMAN: "Human play", Mode.PLAY: "Agent play", Mode.TRAIN: "T
 SPEED_LABELS = {Speed.PAUSED: "Pause", Speed.NORMAL: "Normal", Speed.FAST: "Fast", Speed.TURBO: "Turbo"}
 FAILURE_TITLES = {"session": "Cannot switch", "load": "Cannot open save", "save": "Cannot save",
                   "run": "The run stopped", "process": "The training process stopped",
-                  "edit": "Cannot edit the map", "saliency": "Saliency stopped", "compare": "Cannot compare"}
+                  "edit": "Cannot edit the map", "saliency": "Saliency stopped", "compare": "Cannot compare",
+                  "watch": "Cannot follow the run"}
 
 
 def training_threads() -> int:
@@ -126,6 +128,8 @@ class MainWindow(QMainWindow):
         self._build_toolbars()
         self._build_status_bar()
         self._connect_worker()
+        self.run_watcher = RunWatcher(self)  # after the window's own session slot: its status line comes last
+        self.file_menu.insertActions(self.save_action, [self.run_watcher.watch_action, self.run_watcher.stop_action])
         self.game_settings = GameSettings(self)
         self.map_editor = MapEditor(self, self.game_view, self.worker)
         self.map_editor.unsaved_changed.connect(self._show_modified)
@@ -253,7 +257,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
+        file_menu = self.file_menu = bar.addMenu("&File")
         self.file_actions.add_to_menu(file_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.open_map_action)
@@ -353,7 +357,7 @@ class MainWindow(QMainWindow):
     def _start_mode(self, info: SessionInfo, previous: SessionInfo | None) -> None:
         """A shipped agent is for watching: it starts in Agent play, however it was opened (Ctrl+T trains it
         further). The agent after it trains, unless the person chose another mode meanwhile."""
-        if _is_shipped(info):
+        if _is_shipped(info) or info.watched:
             self.set_mode(Mode.PLAY)
         elif previous is not None and _is_shipped(previous) and self.mode is Mode.PLAY:
             self.set_mode(Mode.TRAIN)
@@ -386,10 +390,15 @@ class MainWindow(QMainWindow):
 
     def show_saved(self, path: str) -> None:
         """The session was saved to `path`: the title names the file, and nothing is unsaved."""
-        if self.session is not None:
-            self.session = replace(self.session, save_path=path)
-            self.setWindowTitle(session_title(self.session))
+        self.follow_session_change(save_path=path)
         self._show_modified()
+
+    def follow_session_change(self, **changes: object) -> None:
+        """The running session is now described by these SessionInfo fields (e.g. watched=False once a watch
+        stops): the title follows."""
+        if self.session is not None:
+            self.session = replace(self.session, **changes)
+            self.setWindowTitle(session_title(self.session))
 
     def has_unsaved_map_edits(self) -> bool:
         editor = getattr(self, "map_editor", None)  # None while the window is being built
@@ -402,6 +411,9 @@ class MainWindow(QMainWindow):
     def _on_failed(self, what: str, message: str) -> None:
         if what == "edit":  # the editor takes the live map back and says why in the status bar
             self.map_editor.show_edit_failure(message)
+            return
+        if what == "watch":  # the watch goes on and takes the run's next save, so no dialog
+            self.run_watcher.show_failure(message)
             return
         if what == "saliency":  # the overlay goes off; training goes on, so no dialog
             self.saliency_overlay.stop()
@@ -612,14 +624,16 @@ class MainWindow(QMainWindow):
 
 
 def launch(env_id: str | None, load_path: str | None, *, in_process: bool = False,
-           game: GameOptions | None = None) -> int:
+           game: GameOptions | None = None, watch: str | None = None) -> int:
     """Run the window until it closes; returns the process exit code. `game`: the first session's Atari game
-    settings (the command line's --game)."""
+    settings (the command line's --game); `watch`: a training run's save file to follow (--watch)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("DQN Arcade")
     app.setOrganizationName("DQN Arcade")
     window = MainWindow(env_id, load_path, in_process=in_process, game=game)
     window.show()
+    if watch:
+        window.run_watcher.start(watch)
     previous = _close_on_interrupt(window)
     try:
         code = app.exec()

@@ -82,6 +82,13 @@ class WorkerBase(QObject):
         else:
             self._send("load", path, env_hint)
 
+    def watch(self, path: str, *, save_first: str | None = None) -> None:
+        """Open the latest save of a training run to follow it read-only (again each time the run saves)."""
+        if save_first:
+            self._send("save", save_first, ("watch", (path,)))
+        else:
+            self._send("watch", path)
+
     def save(self, path: str) -> None:
         self._send("save", path, None)
 

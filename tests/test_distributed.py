@@ -193,11 +193,29 @@ def test_killing_an_actor_does_not_stop_training(ray_local, tmp_path):
     assert stats.chunks * 50 == stats.steps >= 6000  # every chunk that arrived was learned from
 
 
+def test_a_prioritized_learner_gives_each_arriving_step_the_top_priority_and_moves_it_after_updates(ray_local):
+    from agents.distributed.ray_training import DistributedStats, distributed_steps
+    from agents.prioritized_replay import PrioritizedReplayBuffer
+
+    env = make_env(GRID, render_mode=None)
+    description = describe_env(GRID, env)
+    agent = create_agent(description, AgentSpec("dqn", "mlp", overrides=("prioritized_replay=true",)), device="cpu",
+                         seed=0, num_envs=2)
+    assert isinstance(agent.replay, PrioritizedReplayBuffer)
+    for _ in distributed_steps(agent, GRID, description, 2, target=3000, stats=DistributedStats(2)):
+        pass
+    assert agent.update_count > 0 and agent.replay.max_priority > 1.0
+    leaves = agent.replay.tree.leaves.reshape(agent.replay.num_envs, agent.replay.ring)
+    assert (leaves[~agent.replay.valid] == 0).all() and (leaves[agent.replay.valid] > 0).all()
+    assert len(np.unique(leaves[agent.replay.valid])) > 100  # the learner's TD errors, not one arrival value
+
+
 def test_chunk_size_and_publication_period_are_settings(ray_local, tmp_path, capsys):
     assert main(["train", "--env", GRID, "--actors", "2", "--steps", "1500", "--chunk-steps", "20",
                  "--publish-every", "10", "--save", str(tmp_path / "small.dqn"), "--quiet"]) == 0
     report = capsys.readouterr().out
     assert "chunks of 20 steps, weights every 10 updates" in report
+    assert "uniform replay" in report
 
 
 def test_distributed_flags_without_actors_are_one_line(capsys):

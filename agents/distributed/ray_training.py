@@ -61,11 +61,12 @@ class DistributedStats:
     publish_every: int = PUBLISH_EVERY
     started: float = field(default_factory=time.perf_counter)
 
-    def line(self, train_frequency: int) -> str:
+    def line(self, train_frequency: int, replay: str = "uniform") -> str:
+        """The run's report: its rates and the settings they depend on (`replay`: uniform or prioritized)."""
         seconds = max(time.perf_counter() - self.started, 1e-9)
         return (f"{self.actors} actors: {self.steps / seconds:,.0f} env steps/s, {self.updates / seconds:,.1f} "
-                f"updates/s (1 update per {train_frequency} steps), chunks of {self.chunk_steps} steps, weights every "
-                f"{self.publish_every} updates ({self.publications} publications), "
+                f"updates/s (1 update per {train_frequency} steps, {replay} replay), chunks of {self.chunk_steps} "
+                f"steps, weights every {self.publish_every} updates ({self.publications} publications), "
                 f"{self.restarts} actor restarts ({self.lost_chunks} chunks lost)")
 
 
