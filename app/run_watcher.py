@@ -87,6 +87,8 @@ class RunWatcher(QObject):
                                               WATCH_FILTER)
         if path:
             self.start(path, save_first=save_first or None)
+        elif save_first:
+            self._window.worker.save(save_first)  # asked to save: done, even though nothing is watched
 
     def start(self, path: str, *, save_first: str | None = None) -> None:
         """Follow `path`; a file that does not exist yet is waited for (the run writes its first save later)."""
