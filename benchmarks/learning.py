@@ -75,6 +75,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Pong game id: ALE/Pong-v5 (sticky actions, Machado et al. 2018) or PongNoFrameskip-v4 "
                              "(deterministic, the setting of CleanRL's and Lapan's Pong curves) (default: %(default)s)")
     parser.add_argument("--pong-preset", default="fast", help="Pong recipe (agents.config.PRESETS)")
+    parser.add_argument("--pong-init", default=None, metavar="SAVE",
+                        help="Pong: a new run starts from this save's agent (its weights, and its optimizer and "
+                             "replay if saved) instead of from scratch, e.g. to go on from a NoFrameskip-v4 agent on "
+                             "sticky ALE/Pong-v5; the JSON names the save and its step")
     parser.add_argument("--run-dir", default="~/.cache/dqn-arcade/pong-run",
                         help="Pong: where the run's saves (with replay), curve JSON and PNG go; an existing run there "
                              "resumes (default: %(default)s)")
@@ -370,7 +374,10 @@ def plot_pong_curve(data: dict, path: Path) -> None:
     axes[0].set_ylabel("Pong return")
     axes[0].legend(loc="upper left")
     settings = data.get("settings", {})
-    figure.suptitle(f"Pong from scratch on {settings.get('cpu', 'a CPU')}: {settings.get('recipe', '')}", fontsize=10)
+    start = settings.get("started_from")
+    origin = f"from {start['save']} ({start['env']}, step {start['step']:,})" if start else "from scratch"
+    figure.suptitle(f"{data.get('settings', {}).get('env', 'Pong')} {origin} on {settings.get('cpu', 'a CPU')}: "
+                    f"{settings.get('recipe', '')}", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
@@ -395,14 +402,22 @@ def race_pong(args: argparse.Namespace, device: str) -> PongResult:
         agent, args.pong_env = loaded.agent, loaded.env_id  # a resume plays the game the run began on
         resumed_step = agent.step_count
         print(f"resuming {run_file} at step {agent.step_count:,} (replay {len(agent.replay):,})", file=sys.stderr)
+    elif args.pong_init:
+        loaded = load_agent(args.pong_init, device=device, with_replay=True)
+        agent = loaded.agent
+        started_from = {"save": Path(args.pong_init).name, "env": loaded.env_id, "step": agent.step_count}
+        print(f"starting from {args.pong_init} ({loaded.env_id}, step {agent.step_count:,})", file=sys.stderr)
     else:
         probe = make_env(args.pong_env, render_mode=None)
         spec = AgentSpec("dqn", args.pong_net, overrides=tuple(args.overrides), preset=args.pong_preset)
         agent = create_agent(describe_env(args.pong_env, probe), spec, device=device, seed=args.seed)
         probe.close()
     recipe = f"preset {args.pong_preset}, {agent.config.network}, {getattr(agent, 'precision', 'fp32')}"
-    log = PongLog(folder, {"env": args.pong_env, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
-                           "torch": torch.__version__, "threads": torch.get_num_threads()}, resumed_step)
+    settings = {"env": args.pong_env, "recipe": recipe, "config": asdict(agent.config), "cpu": _cpu_name(),
+                "torch": torch.__version__, "threads": torch.get_num_threads()}
+    if resumed_step is None and args.pong_init:
+        settings["started_from"] = started_from
+    log = PongLog(folder, settings, resumed_step)
     returns: deque[float] = deque(log.returns()[-PONG_WINDOW:], maxlen=PONG_WINDOW)
     best = None
     for i in range(len(log.returns())):  # the same partial-window rule as during the run
