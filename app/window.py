@@ -129,7 +129,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._connect_worker()
         self.run_watcher = RunWatcher(self)  # after the window's own session slot: its status line comes last
-        self.file_menu.insertActions(self.save_action, [self.run_watcher.watch_action, self.run_watcher.stop_action])
+        watch = self.run_watcher
+        self.file_menu.insertActions(self.open_map_action, [watch.watch_action, watch.stop_action])
         self.game_settings = GameSettings(self)
         self.map_editor = MapEditor(self, self.game_view, self.worker)
         self.map_editor.unsaved_changed.connect(self._show_modified)

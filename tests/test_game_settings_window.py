@@ -172,7 +172,7 @@ def test_gui_passes_game_to_the_window_and_refuses_a_bad_one_in_one_line(monkeyp
     seen = {}
     monkeypatch.setattr("app.window.launch", lambda env, load, **options: seen.update(env=env, **options) or 0)
     assert cli.main(["gui", "--env", PONG, "--game", "mode=1,difficulty=2", "--game", "sticky=0.1,actions=full"]) == 0
-    assert seen == {"env": PONG, "in_process": False, "game": FULL}
+    assert seen == {"env": PONG, "in_process": False, "game": FULL, "watch": None}
     assert cli.main(["gui"]) == 0 and seen["game"] is None
     for bad in (["gui", "--game", "mode=two"], ["gui", "--load", "agent.dqn", "--game", "mode=1"]):
         assert cli.main(bad) == 2
